@@ -1,0 +1,161 @@
+// Owns the relay benchmark's flow (`npm run bench`): starts smtp-sink, a private Postfix and the phigate
+// gateway on 127.0.0.1, drives each with smtp-source for every (size, concurrency, mode) cell, and prints
+// end-to-end messages/second side by side. Everything it starts is stopped by PID at the end, also on
+// errors and Ctrl-C (see lib/cleanup.ts).
+import { mkdtempSync, mkdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { cleanupAll, installCleanupHandlers, onCleanup } from './lib/cleanup.js';
+import { measure, type RunResult } from './lib/measure.js';
+import { USAGE, defaultCount, parseOptions, type Options, type Size } from './lib/options.js';
+import { gatewayMissing, startGateway, type Gateway } from './lib/phigate.js';
+import { startPostfix, type PostfixInstance } from './lib/postfix.js';
+import { describeMachine, formatJson, formatText, type CellResult, type Report, type TargetName } from './lib/report.js';
+import { Sink } from './lib/sink.js';
+import type { Load, Mode } from './lib/source.js';
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const WARMUP_TIMEOUT_MS = 60_000;
+
+interface Target {
+  name: TargetName;
+  port: number;
+  /** Resolves if the relay process exits (phigate only). */
+  exited?: Promise<unknown>;
+  /** Why this target is not measured (any more), or null. */
+  problem: string | null;
+}
+
+interface Running {
+  sink: Sink;
+  targets: Target[];
+  postfix: PostfixInstance | null;
+  gateway: Gateway | null;
+}
+
+function log(text: string): void {
+  process.stderr.write(`${text}\n`);
+}
+
+function makeTempDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'phigate-bench-'));
+  const remove = (): void => rmSync(dir, { recursive: true, force: true });
+  onCleanup({ name: 'temp dir', run: async () => remove(), runSync: remove });
+  return dir;
+}
+
+async function startPostfixTarget(opts: Options, baseDir: string, sink: Sink): Promise<[Target | null, PostfixInstance | null]> {
+  if (!opts.postfix) return [null, null];
+  try {
+    const pf = await startPostfix(baseDir, sink.port);
+    log(`postfix ${pf.version} listening on 127.0.0.1:${pf.port}`);
+    return [{ name: 'postfix', port: pf.port, problem: null }, pf];
+  } catch (err) {
+    return [{ name: 'postfix', port: 0, problem: (err as Error).message }, null];
+  }
+}
+
+async function startPhigateTarget(opts: Options, baseDir: string, sink: Sink): Promise<[Target | null, Gateway | null]> {
+  if (!opts.phigate) return [null, null];
+  const missing = gatewayMissing(REPO_ROOT);
+  if (missing) return [{ name: 'phigate', port: 0, problem: missing }, null];
+  const dir = join(baseDir, 'phigate');
+  mkdirSync(dir, { mode: 0o700 });
+  try {
+    const gw = await startGateway(REPO_ROOT, dir, sink.port);
+    log(`phigate (pid ${gw.pid}) relay listener on 127.0.0.1:${gw.port}`);
+    return [{ name: 'phigate', port: gw.port, exited: gw.proc.exited, problem: null }, gw];
+  } catch (err) {
+    return [{ name: 'phigate', port: 0, problem: (err as Error).message }, null];
+  }
+}
+
+async function startAll(opts: Options, baseDir: string): Promise<Running> {
+  const sink = await Sink.start();
+  log(`smtp-sink listening on 127.0.0.1:${sink.port}`);
+  const [pfTarget, postfix] = await startPostfixTarget(opts, baseDir, sink);
+  const [gwTarget, gateway] = await startPhigateTarget(opts, baseDir, sink);
+  const targets: Target[] = [{ name: 'loopback', port: sink.port, problem: null }];
+  for (const t of [pfTarget, gwTarget]) if (t) targets.push(t);
+  for (const t of targets) if (t.problem) log(`${t.name}: not measured: ${t.problem}`);
+  return { sink, targets, postfix, gateway };
+}
+
+/** Sends a few messages through each relay first, and drops a relay that does not deliver them. */
+async function warmUp(opts: Options, run: Running): Promise<void> {
+  if (opts.warmup === 0) return;
+  const load: Load = { sizeBytes: 1024, concurrency: 5, mode: 'reuse', count: opts.warmup };
+  for (const t of run.targets) {
+    if (t.problem || t.name === 'loopback') continue;
+    const r = await measure(run.sink, t.port, load, WARMUP_TIMEOUT_MS, t.exited);
+    log(`warm-up ${t.name}: ${r.received}/${r.count} delivered in ${r.seconds.toFixed(1)} s`);
+    if (!r.complete) t.problem = `warm-up failed: ${r.received}/${r.count} messages reached the sink${r.error ? ` (${r.error})` : ''}`;
+  }
+}
+
+function describeRun(t: Target, load: Load, size: Size, r: RunResult): string {
+  const status = r.complete ? '' : r.error ? ` INCOMPLETE: ${r.error}` : ' INCOMPLETE (time limit)';
+  const accept = r.sourceSeconds !== null ? `, accepted in ${r.sourceSeconds.toFixed(2)} s` : '';
+  return `${t.name.padEnd(8)} ${size.label} c=${load.concurrency} ${load.mode}: ${r.received}/${r.count} in ${r.seconds.toFixed(2)} s = ${r.rate.toFixed(1)} msg/s${accept}${status}`;
+}
+
+async function runCell(opts: Options, run: Running, size: Size, concurrency: number, mode: Mode): Promise<CellResult> {
+  const count = opts.count ?? defaultCount(size.bytes);
+  const load: Load = { sizeBytes: size.bytes, concurrency, mode, count };
+  const results: CellResult['results'] = { loopback: null, postfix: null, phigate: null };
+  for (const t of run.targets) {
+    if (t.problem) continue;
+    const r = await measure(run.sink, t.port, load, opts.timeoutMs, t.exited);
+    results[t.name] = r;
+    log(describeRun(t, load, size, r));
+    if (r.error === 'the relay under test exited') t.problem = 'exited during the benchmark';
+  }
+  return { size: size.label, sizeBytes: size.bytes, concurrency, mode, count, results };
+}
+
+async function runAllCells(opts: Options, run: Running): Promise<CellResult[]> {
+  const cells: CellResult[] = [];
+  for (const size of opts.sizes) {
+    for (const concurrency of opts.concurrency) {
+      for (const mode of opts.modes) cells.push(await runCell(opts, run, size, concurrency, mode));
+    }
+  }
+  return cells;
+}
+
+function problemOf(run: Running, name: TargetName): string | null {
+  return run.targets.find((t) => t.name === name)?.problem ?? null;
+}
+
+async function main(): Promise<number> {
+  const opts = parseOptions(process.argv.slice(2), process.env);
+  if (opts.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  installCleanupHandlers();
+  const run = await startAll(opts, makeTempDir());
+  await warmUp(opts, run);
+  const cells = await runAllCells(opts, run);
+  const peakRssBytes = run.gateway?.peakRss() ?? null;
+  await cleanupAll();
+  const report: Report = {
+    machine: describeMachine(run.postfix?.version ?? null),
+    settings: { timeoutSeconds: opts.timeoutMs / 1000, warmup: opts.warmup },
+    cells,
+    phigate: { enabled: opts.phigate, peakRssBytes, problem: problemOf(run, 'phigate') },
+    postfix: { enabled: opts.postfix, problem: problemOf(run, 'postfix') },
+  };
+  process.stdout.write(opts.json ? formatJson(report) : formatText(report));
+  return 0;
+}
+
+main().then(
+  (code) => { process.exitCode = code; },
+  async (err: unknown) => {
+    log(`benchmark failed: ${err instanceof Error ? err.message : String(err)}`);
+    await cleanupAll();
+    process.exitCode = 1;
+  },
+);

@@ -1,0 +1,69 @@
+// Owns the shape of an audit record and its hash: SHA-256 over the previous record's hash and the record's
+// own canonical JSON (keys sorted), which makes the trail a verifiable chain.
+import { createHash } from 'node:crypto';
+
+export const AUDIT_EVENTS = [
+  'received', 'queued', 'dkim-signed', 'delivery-attempt', 'delivered', 'deferred', 'bounced', 'dsn-sent',
+  'auth-failed', 'auth-locked', 'rejected', 'admin', 'expired',
+] as const;
+export type AuditEventName = (typeof AUDIT_EVENTS)[number];
+
+export const GENESIS = '0'.repeat(64);
+
+/** What a stage hands to the audit: facts, never message content or PHI. */
+export interface AuditInput {
+  event: AuditEventName;
+  queueId?: string | null;
+  messageId?: string | null;
+  sender?: string | null;
+  recipient?: string | null;
+  recipients?: string[];
+  actor?: string | null;
+  details?: Record<string, unknown>;
+}
+
+export interface AuditRecord {
+  seq: number;
+  time: string;
+  event: AuditEventName;
+  queueId: string | null;
+  messageId: string | null;
+  sender: string | null;
+  recipient: string | null;
+  recipients?: string[];
+  actor: string | null;
+  details: Record<string, unknown>;
+  prev: string;
+  hash: string;
+}
+
+export function canonical(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value ?? null);
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  const obj = value as Record<string, unknown>;
+  const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
+  return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(obj[k])}`).join(',')}}`;
+}
+
+export function hashRecord(rec: Omit<AuditRecord, 'hash'>): string {
+  const { ...body } = rec as AuditRecord;
+  delete (body as Partial<AuditRecord>).hash;
+  return createHash('sha256').update(rec.prev).update('\n').update(canonical(body)).digest('hex');
+}
+
+export function buildRecord(input: AuditInput, seq: number, prev: string, now: Date): AuditRecord {
+  const base: Omit<AuditRecord, 'hash'> = {
+    seq,
+    time: now.toISOString(),
+    event: input.event,
+    queueId: input.queueId ?? null,
+    messageId: input.messageId ?? null,
+    sender: input.sender ?? null,
+    recipient: input.recipient ?? null,
+    ...(input.recipients ? { recipients: input.recipients } : {}),
+    actor: input.actor ?? null,
+    details: input.details ?? {},
+    prev,
+  };
+  return { ...base, hash: hashRecord(base) };
+}

@@ -1,0 +1,35 @@
+// Owns verification of the audit chain: every record's hash recomputed, every link to its predecessor and
+// the sequence checked, and the stored head compared with the last record. Names the first bad record.
+import type { Store } from '../store.js';
+import { GENESIS, hashRecord, type AuditRecord } from './record.js';
+import { auditHead } from './append.js';
+
+export interface VerifyResult {
+  ok: boolean;
+  records: number;
+  headSeq: number;
+  headHash: string;
+  firstBad?: { seq: number; reason: string };
+}
+
+export function verifyAudit(store: Store): VerifyResult {
+  let prevHash = GENESIS;
+  let expected = 1;
+  let count = 0;
+  const fail = (seq: number, reason: string): VerifyResult => ({ ok: false, records: count, headSeq: expected - 1, headHash: prevHash, firstBad: { seq, reason } });
+  for (const { key, value } of store.audit.getRange({ start: 0 })) {
+    const rec = value as AuditRecord;
+    if (key !== expected) return fail(expected, `record ${expected} is missing (next stored is ${key})`);
+    if (!rec || typeof rec !== 'object' || rec.seq !== key) return fail(key, 'record is unreadable or its seq does not match its key');
+    if (rec.prev !== prevHash) return fail(key, 'prev does not match the hash of the record before it');
+    if (hashRecord(rec) !== rec.hash) return fail(key, 'content does not match its hash (record altered)');
+    prevHash = rec.hash;
+    expected++;
+    count++;
+  }
+  const head = auditHead(store);
+  if (head.seq !== count || head.hash !== prevHash) {
+    return fail(head.seq > count ? count + 1 : head.seq, `stored head (seq ${head.seq}) does not match the last record (seq ${count}): records were removed or added`);
+  }
+  return { ok: true, records: count, headSeq: count, headHash: prevHash };
+}

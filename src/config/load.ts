@@ -1,0 +1,158 @@
+// Owns loading config/phigate.yaml: YAML with positions, schema validation (unknown keys are errors, never
+// warnings), defaults, and resolution of paths, durations and sizes into a typed Config.
+import { readFileSync, existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import { configSchema, type Config, type ListenerConfig, type TlsLevel } from './schema.js';
+import { parseYamlLocated, locate, type LocatedDoc } from './yaml-locate.js';
+import { parseDuration, parseSize } from './units.js';
+import { PhigateError, FileProblemsError, type FileProblem } from '../errors.js';
+import { parseCidrList } from './cidr.js';
+
+export const DEFAULT_CONFIG_FILE = 'config/phigate.yaml';
+
+export function configPath(explicit?: string): string {
+  return resolve(explicit ?? process.env.PHIGATE_CONFIG ?? DEFAULT_CONFIG_FILE);
+}
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+const validate = ajv.compile(configSchema);
+
+function describe(e: ErrorObject): string {
+  const at = e.instancePath.split('/').filter(Boolean).pop() ?? 'config';
+  const sch = e.parentSchema as { description?: string } | undefined;
+  switch (e.keyword) {
+    case 'additionalProperties': {
+      const allowed = Object.keys((e.parentSchema as { properties?: object }).properties ?? {});
+      return `unknown key "${(e.params as { additionalProperty: string }).additionalProperty}"` +
+        (allowed.length ? `; expected one of: ${allowed.join(', ')}` : '');
+    }
+    case 'required':
+      return `missing required key "${(e.params as { missingProperty: string }).missingProperty}"`;
+    case 'enum':
+      return `"${at}" must be one of: ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
+    case 'pattern':
+      return `"${at}" must be ${sch?.description ?? `a string matching ${(e.params as { pattern: string }).pattern}`}`;
+    case 'type':
+      return `"${at}" must be ${sch?.description ?? [(e.params as { type: string | string[] }).type].flat().join(' or ')}`;
+    default:
+      return `"${at}" ${e.message ?? 'is invalid'}`;
+  }
+}
+
+function schemaProblems(ld: LocatedDoc, errors: ErrorObject[]): FileProblem[] {
+  const seen = new Set<string>();
+  const out: FileProblem[] = [];
+  for (const e of errors) {
+    const path = e.instancePath.split('/').filter(Boolean).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const extra = e.keyword === 'additionalProperties' ? (e.params as { additionalProperty: string }).additionalProperty : undefined;
+    const pos = locate(ld, path, extra);
+    const message = describe(e);
+    const k = `${pos.line}:${pos.col}:${message}`;
+    if (seen.has(k)) continue;
+    seen.add(k);
+    out.push({ file: ld.file, line: pos.line, col: pos.col, message });
+  }
+  return out.sort((a, b) => a.line - b.line || a.col - b.col);
+}
+
+type Raw = Record<string, any>;
+
+export function loadConfig(explicit?: string): Config {
+  const file = configPath(explicit);
+  if (!existsSync(file)) throw new PhigateError('CONFIG_NOT_FOUND', `${file}: config file not found (use --config FILE or PHIGATE_CONFIG)`);
+  return parseConfig(file, readFileSync(file, 'utf8'));
+}
+
+export function parseConfig(file: string, text: string): Config {
+  const { located, problems } = parseYamlLocated(file, text);
+  if (problems.length) throw new FileProblemsError('CONFIG_SYNTAX', problems);
+  const raw = (located.doc.toJS() ?? {}) as Raw;
+  if (typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new FileProblemsError('CONFIG_INVALID', [{ file, line: 1, col: 1, message: 'the config must be a mapping of keys to values' }]);
+  }
+  if (!validate(raw)) throw new FileProblemsError('CONFIG_INVALID', schemaProblems(located, validate.errors ?? []));
+  const semantic = semanticProblems(located, raw);
+  if (semantic.length) throw new FileProblemsError('CONFIG_INVALID', semantic);
+  return resolveConfig(file, raw);
+}
+
+/** Checks the schema cannot express: CIDR syntax, port clashes, at least one listener. */
+function semanticProblems(ld: LocatedDoc, raw: Raw): FileProblem[] {
+  const out: FileProblem[] = [];
+  const at = (path: (string | number)[], message: string) => {
+    const p = locate(ld, path);
+    out.push({ file: ld.file, line: p.line, col: p.col, message });
+  };
+  const nets: unknown[] = raw.listen?.relay?.trustedNetworks ?? [];
+  nets.forEach((n, i) => {
+    try { parseCidrList([String(n)]); } catch { at(['listen', 'relay', 'trustedNetworks', i], `"${String(n)}" is not a network in CIDR form such as 10.0.0.0/8 or ::1/128`); }
+  });
+  const used = new Map<string, string>();
+  for (const name of ['submission', 'smtps', 'relay']) {
+    const l = raw.listen?.[name];
+    if (!l || l.port === 0) continue;
+    const k = `${l.host}:${l.port}`;
+    if (used.has(k)) at(['listen', name, 'port'], `port ${l.port} on ${l.host} is already used by listener "${used.get(k)}"`);
+    used.set(k, name);
+  }
+  if (!raw.listen || !['submission', 'smtps', 'relay'].some((n) => raw.listen[n])) at(['listen'], 'at least one listener must be on');
+  return out;
+}
+
+function resolveConfig(file: string, raw: Raw): Config {
+  const path = (p: string) => resolve(p);
+  const limits = raw.limits ?? {};
+  const listeners: ListenerConfig[] = [];
+  for (const name of ['submission', 'smtps', 'relay'] as const) {
+    const l = raw.listen?.[name];
+    if (!l) continue;
+    listeners.push({
+      name,
+      host: l.host,
+      port: l.port,
+      maxConnectionsPerIp: l.maxConnectionsPerIp ?? limits.maxConnectionsPerIp ?? 20,
+      trustedNetworks: name === 'relay' ? l.trustedNetworks : [],
+    });
+  }
+  const out = raw.outbound;
+  return {
+    file,
+    hostname: raw.hostname,
+    dataDir: path(raw.dataDir),
+    listeners,
+    tls: { cert: path(raw.tls.cert), key: path(raw.tls.key), minVersion: raw.tls.minVersion ?? 'TLSv1.2' },
+    users: path(raw.users),
+    auth: {
+      maxFailures: raw.auth?.maxFailures ?? 5,
+      windowMs: parseDuration(raw.auth?.window ?? '15m'),
+      lockoutMs: parseDuration(raw.auth?.lockout ?? '15m'),
+    },
+    limits: {
+      maxMessageSize: parseSize(limits.maxMessageSize ?? '25MB'),
+      maxRecipients: limits.maxRecipients ?? 100,
+      maxConnections: limits.maxConnections ?? 500,
+      maxReceivedHeaders: limits.maxReceivedHeaders ?? 30,
+      idleTimeoutMs: parseDuration(limits.idleTimeout ?? '5m'),
+    },
+    outbound: {
+      routes: { '*': 'mx', ...(out.routes as Record<string, string>) },
+      tls: { '*': 'verify', ...(out.tls as Record<string, TlsLevel>) },
+      caFile: out.caFile ? path(out.caFile) : null,
+      retry: { scheduleMs: (out.retry.schedule as string[]).map(parseDuration), maxAgeMs: parseDuration(out.retry.maxAge) },
+      maxConcurrency: out.maxConcurrency ?? 20,
+      maxPerHost: out.maxPerHost ?? 5,
+      connectTimeoutMs: parseDuration(out.connectTimeout ?? '30s'),
+      heloName: out.heloName ?? raw.hostname,
+    },
+    dkim: ((raw.dkim ?? []) as Raw[]).map((d) => ({
+      domain: String(d.domain).toLowerCase(),
+      selector: d.selector,
+      key: path(d.key),
+      algorithm: d.algorithm ?? 'rsa-sha256',
+    })),
+    policies: path(raw.policies ?? './policies'),
+    logLevel: raw.log?.level ?? 'info',
+    shutdownTimeoutMs: parseDuration(raw.shutdownTimeout ?? '30s'),
+  };
+}

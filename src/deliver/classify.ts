@@ -1,0 +1,37 @@
+// Owns classification of what a remote server (or the connection) said into delivered / deferred / bounced,
+// with a reason. A pure function over a commented rule table, first match wins.
+import type { DeliveryOutcome } from '../envelope.js';
+
+export interface RemoteFailure {
+  /** nodemailer error code: ECONNECTION, ETIMEDOUT, ESOCKET, ETLS, EENVELOPE, EMESSAGE, EPROTOCOL ... */
+  code?: string;
+  responseCode?: number;
+  response?: string;
+  message: string;
+}
+
+interface Rule { test: (f: RemoteFailure) => boolean; outcome: Exclude<DeliveryOutcome, 'delivered'>; reason: string }
+
+const RULES: Rule[] = [
+  // TLS requirement could not be met: never retried in clear, deferred (later issues re-route it)
+  { test: (f) => f.code === 'ETLS', outcome: 'deferred', reason: 'tls-failed' },
+  // 5xx from the server: permanent, bounce now (RFC 5321 4.2.1)
+  { test: (f) => (f.responseCode ?? 0) >= 500 && (f.responseCode ?? 0) < 600, outcome: 'bounced', reason: 'remote-5xx' },
+  // 4xx: temporary, retry on the schedule
+  { test: (f) => (f.responseCode ?? 0) >= 400 && (f.responseCode ?? 0) < 500, outcome: 'deferred', reason: 'remote-4xx' },
+  // could not connect, timed out, connection dropped
+  { test: (f) => ['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH'].includes(f.code ?? ''), outcome: 'deferred', reason: 'connection' },
+  // anything else is retried rather than lost
+  { test: () => true, outcome: 'deferred', reason: 'unknown' },
+];
+
+export function classify(f: RemoteFailure): { outcome: Exclude<DeliveryOutcome, 'delivered'>; reason: string } {
+  const rule = RULES.find((r) => r.test(f))!;
+  return { outcome: rule.outcome, reason: rule.reason };
+}
+
+/** One line for logs, audit and DSNs: the remote reply when there is one, else the error. */
+export function describeFailure(f: RemoteFailure): string {
+  const text = (f.response ?? '').replace(/\s+/g, ' ').trim();
+  return text || f.message.replace(/\s+/g, ' ').trim();
+}

@@ -1,0 +1,165 @@
+// Owns outbound SMTP sessions (nodemailer's SMTPConnection): connecting with the TLS the level demands, the
+// TLS facts of each session, and reuse of idle sessions per next hop with a bound on sessions per host.
+import tls from 'node:tls';
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
+import type { TlsLevel } from '../config/schema.js';
+import { clientTlsOptions, mayRetryWithoutTls } from './tls-policy.js';
+import type { RemoteFailure } from './classify.js';
+
+export interface SessionFacts {
+  ip: string;
+  protocol: string | null;
+  cipher: string | null;
+  verified: boolean;
+}
+
+export interface Session {
+  conn: SMTPConnection;
+  key: string;
+  facts: SessionFacts;
+  idleTimer?: NodeJS.Timeout;
+}
+
+export interface ClientOptions {
+  heloName: string;
+  connectTimeoutMs: number;
+  extraCa: string | null;
+  maxPerHost: number;
+  idleMs?: number;
+}
+
+export function toFailure(e: unknown): RemoteFailure {
+  const err = e as { code?: string; responseCode?: number; response?: string; message?: string };
+  return { code: err.code, responseCode: err.responseCode, response: err.response, message: err.message ?? String(e) };
+}
+
+function sessionFacts(conn: SMTPConnection, servername: string, ip: string): SessionFacts {
+  const sock = conn._socket;
+  if (sock instanceof tls.TLSSocket) {
+    const cert = sock.getPeerCertificate();
+    const nameOk = !!cert && Object.keys(cert).length > 0 && tls.checkServerIdentity(servername, cert) === undefined;
+    return { ip, protocol: sock.getProtocol() ?? null, cipher: sock.getCipher()?.name ?? null, verified: sock.authorized && nameOk };
+  }
+  return { ip, protocol: null, cipher: null, verified: false };
+}
+
+function connectOnce(host: string, ip: string, port: number, level: TlsLevel, o: ClientOptions, forceClear: boolean): Promise<Session> {
+  const t = clientTlsOptions(level, host, o.extraCa);
+  const conn = new SMTPConnection({
+    host: ip,
+    port,
+    name: o.heloName,
+    secure: false,
+    requireTLS: forceClear ? false : t.requireTLS,
+    ignoreTLS: forceClear ? true : t.ignoreTLS,
+    opportunisticTLS: t.opportunisticTLS,
+    tls: { ...t.tls, servername: t.tls.servername },
+    connectionTimeout: o.connectTimeoutMs,
+    greetingTimeout: o.connectTimeoutMs,
+    socketTimeout: Math.max(o.connectTimeoutMs, 60_000),
+    logger: false,
+    debug: false,
+  } as never);
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    conn.once('error', (e: Error) => {
+      if (settled) return;
+      settled = true;
+      conn.close();
+      reject(e);
+    });
+    conn.connect(() => {
+      if (settled) return;
+      settled = true;
+      conn.on('error', () => undefined);
+      resolve({ conn, key: '', facts: sessionFacts(conn, host, ip) });
+    });
+  });
+}
+
+/** Idle sessions per next hop, and a bound on live sessions per next hop. */
+export class SessionPool {
+  private idle = new Map<string, Session[]>();
+  private live = new Map<string, number>();
+  private waiters = new Map<string, (() => void)[]>();
+  private closed = false;
+
+  constructor(private readonly o: ClientOptions) {}
+
+  private async slot(key: string): Promise<void> {
+    while ((this.live.get(key) ?? 0) >= this.o.maxPerHost) {
+      await new Promise<void>((res) => { const w = this.waiters.get(key) ?? []; w.push(res); this.waiters.set(key, w); });
+    }
+    this.live.set(key, (this.live.get(key) ?? 0) + 1);
+  }
+
+  private freeSlot(key: string): void {
+    this.live.set(key, Math.max(0, (this.live.get(key) ?? 1) - 1));
+    this.waiters.get(key)?.shift()?.();
+  }
+
+  /** A connected session to host (at ip:port) meeting `level`; reuses an idle one when it can. */
+  async acquire(host: string, ip: string, port: number, level: TlsLevel): Promise<Session> {
+    const key = `${host}|${ip}|${port}|${level}`;
+    await this.slot(key);
+    const list = this.idle.get(key);
+    while (list && list.length) {
+      const s = list.pop()!;
+      if (s.idleTimer) clearTimeout(s.idleTimer);
+      if (!s.conn.destroyed && s.conn._socket && !(s.conn._socket as { destroyed?: boolean }).destroyed) return s;
+      s.conn.close();
+    }
+    try {
+      let s: Session;
+      try {
+        s = await connectOnce(host, ip, port, level, this.o, false);
+      } catch (e) {
+        if (!mayRetryWithoutTls(level, (e as { code?: string }).code)) throw e;
+        s = await connectOnce(host, ip, port, level, this.o, true);
+      }
+      s.key = key;
+      return s;
+    } catch (e) {
+      this.freeSlot(key);
+      throw e;
+    }
+  }
+
+  /** Returns a healthy session for reuse (after RSET) or closes it. */
+  release(s: Session, healthy: boolean): void {
+    const done = () => this.freeSlot(s.key);
+    if (!healthy || this.closed) {
+      s.conn.close();
+      return done();
+    }
+    s.conn.reset((err) => {
+      if (err || this.closed) {
+        s.conn.close();
+        return done();
+      }
+      const list = this.idle.get(s.key) ?? [];
+      list.push(s);
+      this.idle.set(s.key, list);
+      s.idleTimer = setTimeout(() => {
+        const l = this.idle.get(s.key);
+        const i = l ? l.indexOf(s) : -1;
+        if (i >= 0) l!.splice(i, 1);
+        s.conn.quit();
+      }, this.o.idleMs ?? 5000);
+      s.idleTimer.unref();
+      done();
+    });
+  }
+
+  send(s: Session, sender: string, recipients: string[], bytes: Buffer): Promise<SMTPConnection.SentMessageInfo> {
+    return new Promise((resolve, reject) => {
+      s.conn.send({ from: sender, to: recipients }, bytes, (err, info) => (err ? reject(err) : resolve(info!)));
+    });
+  }
+
+  closeAll(): void {
+    this.closed = true;
+    for (const list of this.idle.values()) for (const s of list) { if (s.idleTimer) clearTimeout(s.idleTimer); s.conn.quit(); }
+    this.idle.clear();
+  }
+}

@@ -1,0 +1,97 @@
+// Owns the envelope: the one typed value that travels from stage to stage and grows as it goes.
+// Received (listener+spool) -> Prepared (transform: final signed bytes) -> Attempted (deliver: per-recipient outcomes).
+
+export type ListenerName = 'submission' | 'smtps' | 'relay' | 'internal';
+
+export interface TlsFacts {
+  protocol: string | null;
+  cipher: string | null;
+}
+
+export interface ClientInfo {
+  listener: ListenerName;
+  clientIp: string;
+  clientHostname?: string;
+  helo?: string;
+  user?: string;
+  tls?: TlsFacts;
+}
+
+export type MessageKind = 'message' | 'dsn';
+
+/** What the listener hands to the spool: accepted, not yet durable. */
+export interface Received {
+  queueId: string;
+  kind: MessageKind;
+  messageId: string | null;
+  fromDomain: string | null;
+  /** Envelope sender; '' for the null sender <> */
+  sender: string;
+  recipients: string[];
+  client: ClientInfo;
+  size: number;
+  sha256: string;
+  receivedAt: number;
+  /** RFC 3461 ENVID / RET, kept for DSNs */
+  envid?: string;
+}
+
+export type RecipientState = 'pending' | 'deferred' | 'delivered' | 'bounced';
+
+export interface RecipientStatus {
+  address: string;
+  state: RecipientState;
+  attempts: number;
+  nextAttemptAt: number;
+  lastReply?: string;
+  lastError?: string;
+  updatedAt: number;
+}
+
+/** A durable queue entry: the received envelope plus per-recipient delivery state. */
+export interface Queued extends Received {
+  status: RecipientStatus[];
+}
+
+export interface DkimResult {
+  signed: boolean;
+  domain?: string;
+  selector?: string;
+  algorithm?: string;
+  reason?: string;
+}
+
+/** Transform output: the bytes that leave, built once. */
+export interface Prepared extends Queued {
+  outBytes: Buffer;
+  dkim: DkimResult;
+}
+
+export type DeliveryOutcome = 'delivered' | 'deferred' | 'bounced';
+
+export interface RecipientOutcome {
+  address: string;
+  outcome: DeliveryOutcome;
+  reply: string;
+  /** Why: tls-unavailable, tls-verify-failed, connection, remote-4xx, remote-5xx, max-age ... */
+  reason: string;
+}
+
+export interface HopFacts {
+  host: string;
+  ip: string | null;
+  port: number;
+  tls: { protocol: string | null; cipher: string | null; verified: boolean; required: string };
+}
+
+/** Deliver output for one next-hop batch of recipients. */
+export interface Attempted {
+  queueId: string;
+  hop: HopFacts | null;
+  outcomes: RecipientOutcome[];
+}
+
+export function domainOf(address: string): string {
+  const at = address.lastIndexOf('@');
+  return at < 0 ? '' : address.slice(at + 1).toLowerCase();
+}

@@ -1,0 +1,149 @@
+// Owns starting and stopping one whole gateway in this process: config, stores, pipeline, listeners, the
+// periodic queue rescan, reload (users, DKIM keys, outbound settings) and graceful shutdown.
+import { readFileSync, statSync } from 'node:fs';
+import dns from 'node:dns';
+import { X509Certificate, createPrivateKey } from 'node:crypto';
+import { loadConfig } from './config/load.js';
+import type { Config } from './config/schema.js';
+import { openStore, type Store } from './store.js';
+import { createLogger, type Logger } from './log.js';
+import { createPipeline, type Pipeline } from './pipeline.js';
+import { startListeners, type RunningListeners } from './listener/server.js';
+import { ensureServerCert } from './listener/self-signed.js';
+import { loadUsers, type Users } from './listener/users.js';
+import { Lockout } from './listener/lockout.js';
+import { loadDkimKeys, type DkimKey } from './transform/dkim.js';
+import { appendDurable, appendInTxn } from './audit/append.js';
+import { newQueueId } from './spool/ids.js';
+import type { Resolver } from './deliver/route.js';
+import { PhigateError } from './errors.js';
+import { mkdirSync } from 'node:fs';
+
+export interface GatewayOptions {
+  configFile?: string;
+  config?: Config;
+  log?: Logger;
+  resolver?: Resolver & { lookup(host: string): Promise<string[]> };
+  now?: () => number;
+  rescanMs?: number;
+}
+
+export interface Gateway {
+  config: Config;
+  store: Store;
+  pipeline: Pipeline;
+  listeners: RunningListeners;
+  reload(): void;
+  stop(): Promise<void>;
+}
+
+export const systemResolver: Resolver & { lookup(host: string): Promise<string[]> } = {
+  resolveMx: (n) => dns.promises.resolveMx(n),
+  resolve4: (n) => dns.promises.resolve4(n),
+  resolve6: (n) => dns.promises.resolve6(n),
+  lookup: async (h) => (await dns.promises.lookup(h, { all: true })).map((a) => a.address),
+};
+
+function usersCache(file: string, log: Logger): () => Users {
+  let cached: Users = new Map();
+  let stamp = '';
+  return () => {
+    let s = 'missing';
+    try { const st = statSync(file); s = `${st.mtimeMs}:${st.size}`; } catch { /* no users yet */ }
+    if (s !== stamp) {
+      try {
+        cached = loadUsers(file);
+        stamp = s;
+        log.info({ users: cached.size }, 'users loaded');
+      } catch (e) {
+        log.error({ err: (e as Error).message }, 'users file invalid; keeping the previous users');
+      }
+    }
+    return cached;
+  };
+}
+
+function checkTlsPair(key: Buffer, cert: Buffer, config: Config): void {
+  try {
+    const x = new X509Certificate(cert);
+    if (!x.checkPrivateKey(createPrivateKey(key))) throw new Error('key does not match certificate');
+  } catch (e) {
+    throw new PhigateError('TLS_FILES', `${config.tls.cert} / ${config.tls.key}: ${(e as Error).message}`);
+  }
+}
+
+export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> {
+  let config = opts.config ?? loadConfig(opts.configFile);
+  const log = opts.log ?? createLogger(config.logLevel);
+  const now = opts.now ?? Date.now;
+  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+  const tlsFiles = ensureServerCert(config.tls.cert, config.tls.key, config.hostname);
+  if (tlsFiles.created) log.warn({ cert: config.tls.cert, key: config.tls.key }, 'no server certificate found: created a self-signed one; replace it with a certificate clients trust');
+  checkTlsPair(tlsFiles.key, tlsFiles.cert, config);
+  let dkimKeys: DkimKey[] = loadDkimKeys(config.dkim);
+  let extraCa = config.outbound.caFile ? readFileSync(config.outbound.caFile, 'utf8') : null;
+  mkdirSync(config.policies, { recursive: true });
+  const store = openStore(config.dataDir);
+  const users = usersCache(config.users, log);
+  users();
+  const lockout = new Lockout({ maxFailures: config.auth.maxFailures, windowMs: config.auth.windowMs, lockoutMs: config.auth.lockoutMs, now });
+  const pipeline = createPipeline({
+    config: () => config, store, log, now,
+    resolver: opts.resolver ?? systemResolver,
+    dkimKeys: () => dkimKeys,
+    extraCa: () => extraCa,
+  });
+  let listeners: RunningListeners;
+  try {
+    listeners = await startListeners({
+      config, log, tls: { key: tlsFiles.key, cert: tlsFiles.cert }, users, lockout, now,
+      newQueueId: () => newQueueId(now()),
+      accept: (env, bytes) => pipeline.accept(env, bytes),
+      audit: (e) => {
+        store.env.transaction(() => { appendInTxn(store, { event: e.event, sender: e.sender ?? null, recipient: e.recipient ?? null, details: e.details }); })
+          .catch((err: Error) => log.error({ err: err.message }, 'audit append failed'));
+      },
+    });
+  } catch (e) {
+    await pipeline.stop(0);
+    await store.close();
+    throw e;
+  }
+  pipeline.rescan();
+  const rescan = setInterval(() => pipeline.rescan(), opts.rescanMs ?? 5000);
+  rescan.unref();
+  await appendDurable(store, [{ event: 'admin', actor: 'system', details: { action: 'start', listeners: listeners.addresses, pid: process.pid } }]);
+  log.info({ hostname: config.hostname, dataDir: config.dataDir, policies: config.policies }, 'phigate started');
+
+  let stopped = false;
+  return {
+    config, store, pipeline, listeners,
+    reload() {
+      try {
+        const next = opts.config ?? loadConfig(config.file);
+        const keys = loadDkimKeys(next.dkim);
+        extraCa = next.outbound.caFile ? readFileSync(next.outbound.caFile, 'utf8') : null;
+        dkimKeys = keys;
+        config = { ...config, outbound: next.outbound, dkim: next.dkim };
+        users();
+        log.info({}, 'reloaded users, DKIM keys and outbound settings (listener changes need a restart)');
+      } catch (e) {
+        log.error({ err: (e as Error).message }, 'reload failed; the previous configuration stays in force');
+      }
+    },
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      clearInterval(rescan);
+      const bound = config.shutdownTimeoutMs;
+      log.info({ timeoutMs: bound }, 'shutting down: no new connections, finishing transactions and deliveries');
+      await listeners.close(bound);
+      await pipeline.stop(bound);
+      try {
+        await appendDurable(store, [{ event: 'admin', actor: 'system', details: { action: 'stop', pid: process.pid } }]);
+      } catch { /* store may already be failing; nothing more to do */ }
+      await store.close();
+      log.info({}, 'stopped');
+    },
+  };
+}

@@ -1,0 +1,66 @@
+// Owns our two extensions of smtp-server, made by subclassing rather than patching node_modules:
+// 1. the greeting delay: smtp-server waits a hard-coded 100 ms before every 220 (an early-talker check for the
+//    open internet). Listeners with `greetingDelayMs: 0` (trusted relay, authenticated submission) greet at once.
+// 2. enhanced status codes: smtp-server derives the RFC 3463 code from the basic one (a 550 policy refusal would
+//    read 5.1.1). A reply text that starts with its own enhanced code ("5.7.1 ...") keeps that code.
+// Both override methods of smtp-server 3.21.x's SMTPConnection; test/listener pins the behaviour.
+import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
+import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
+import { splitEnhanced, REPLIES } from '../smtp-reply.js';
+
+export interface ExtOptions extends SMTPServerOptions {
+  greetingDelayMs?: number;
+}
+
+type AnyConn = SMTPConnection & Record<string, any>;
+
+class PhigateConnection extends (SMTPConnection as unknown as new (...a: any[]) => AnyConn) {
+  private forcedEnhanced: string | null = null;
+
+  override init(): void {
+    const delay = (this._server.options as ExtOptions).greetingDelayMs ?? 100;
+    if (delay === 100) return super.init();
+    this._setListeners(() => {
+      if (this._server.options.maxClients && this._server.connections.size > this._server.options.maxClients) {
+        return this.send(421, this.name + ' Too many connected clients, try again in a moment', false);
+      }
+      if (delay <= 0) return this.connectionReady();
+      setTimeout(() => this.connectionReady(), delay).unref();
+    });
+  }
+
+  override send(code: number, data: any, context?: any): void {
+    if (typeof data === 'string') {
+      const split = splitEnhanced(data);
+      if (split) {
+        this.forcedEnhanced = split.enhanced;
+        try { return super.send(code, split.rest, context); } finally { this.forcedEnhanced = null; }
+      }
+      if (code === 538) {
+        // smtp-server's non-standard 538 for AUTH before STARTTLS; RFC 3207 says 530 5.7.0
+        return this.send(REPLIES.startTlsFirst.code, `${REPLIES.startTlsFirst.enhanced} ${REPLIES.startTlsFirst.text}`, context);
+      }
+    }
+    return super.send(code, data, context);
+  }
+
+  override _getEnhancedStatusCode(code: number, context?: any): string {
+    const derived: string = super._getEnhancedStatusCode(code, context);
+    return this.forcedEnhanced && derived !== '' ? this.forcedEnhanced : derived;
+  }
+}
+
+export class PhigateSMTPServer extends SMTPServer {
+  constructor(options: ExtOptions) {
+    super(options);
+  }
+
+  override connect(socket: unknown, socketOptions: unknown): void {
+    const self = this as unknown as AnyConn;
+    const connection = new PhigateConnection(this, socket, socketOptions);
+    self.connections.add(connection);
+    connection.on('error', (err: Error) => self._onError(err));
+    connection.on('connect', (data: unknown) => self._onClientConnect(data));
+    connection.init();
+  }
+}

@@ -1,0 +1,16 @@
+// Owns queue ids: time-ordered and unguessable (12 chars of time, 8 of randomness, Crockford base32).
+import { randomBytes } from 'node:crypto';
+
+const ALPHABET = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+export function newQueueId(now: number = Date.now()): string {
+  let t = now;
+  let time = '';
+  for (let i = 0; i < 10; i++) { time = ALPHABET[t % 32]! + time; t = Math.floor(t / 32); }
+  const rnd = randomBytes(8);
+  let tail = '';
+  for (let i = 0; i < 10; i++) tail += ALPHABET[rnd[i % 8]! % 32]!;
+  return time + tail;
+}
+
+export const QUEUE_ID_PATTERN = /^[0-9A-HJKMNP-TV-Z]{20}$/;

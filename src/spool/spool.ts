@@ -1,0 +1,54 @@
+// Owns the spool: message bytes and queue entries (per-recipient state) in LMDB. Writes run inside a caller's
+// transaction so the pipeline can add audit events to the same commit; `commitDurably` groups many callers
+// into one synced commit (group commit).
+import type { Store } from '../store.js';
+import type { Queued, Received, RecipientStatus } from '../envelope.js';
+
+export function newEntry(env: Received, now: number): Queued {
+  return {
+    ...env,
+    status: env.recipients.map((address): RecipientStatus => ({ address, state: 'pending', attempts: 0, nextAttemptAt: now, updatedAt: now })),
+  };
+}
+
+export function putInTxn(store: Store, entry: Queued, bytes: Buffer): void {
+  store.messages.put(entry.queueId, bytes);
+  store.queue.put(entry.queueId, entry);
+}
+
+export function updateInTxn(store: Store, entry: Queued): void {
+  store.queue.put(entry.queueId, entry);
+}
+
+/** Removes a finished entry's bytes and entry. The audit keeps the history. */
+export function removeInTxn(store: Store, queueId: string): void {
+  store.messages.remove(queueId);
+  store.queue.remove(queueId);
+}
+
+export function getEntry(store: Store, queueId: string): Queued | undefined {
+  return store.queue.get(queueId) as Queued | undefined;
+}
+
+export function getBytes(store: Store, queueId: string): Buffer | undefined {
+  const b = store.messages.get(queueId);
+  return b ? Buffer.from(b) : undefined;
+}
+
+export function listEntries(store: Store): Queued[] {
+  const out: Queued[] = [];
+  for (const { value } of store.queue.getRange({})) out.push(value as Queued);
+  return out;
+}
+
+/** Runs `writes` in a batched write transaction and resolves only once that commit is synced to disk. */
+export async function commitDurably<T>(store: Store, writes: () => T): Promise<T> {
+  let result!: T;
+  await store.env.transaction(() => { result = writes(); });
+  await store.durable();
+  return result;
+}
+
+export function isFinished(entry: Queued): boolean {
+  return entry.status.every((s) => s.state === 'delivered' || s.state === 'bounced');
+}
