@@ -2,6 +2,7 @@
 // clock runs from the first send until the sink has counted all N, or until the time limit.
 import { performance } from 'node:perf_hooks';
 import type { Sink } from './sink.js';
+import { withTimeout } from './proc.js';
 import { startSource, type Load } from './source.js';
 
 export interface RunResult {
@@ -65,7 +66,7 @@ async function finish(
   source: ReturnType<typeof startSource>,
 ): Promise<RunResult> {
   // After a complete run smtp-source only has QUITs left; give it a moment, then stop it.
-  const exit = await Promise.race([source.done, new Promise<null>((r) => setTimeout(() => r(null), outcome.kind === 'complete' ? 10_000 : 0))]);
+  const exit = await withTimeout(source.done, outcome.kind === 'complete' ? 10_000 : 0, null);
   if (exit === null) await source.proc.stop(2_000);
   const sourceSeconds = exit !== null && exit.code === 0 ? (exit.at - t0) / 1000 : null;
   const got = Math.min(received, load.count);

@@ -47,10 +47,23 @@ export function startTracked(name: string, cmd: string, args: string[], opts: Sp
 async function stopPid(pid: number, exited: Promise<unknown>, graceMs: number): Promise<void> {
   if (!isRunning(pid)) return;
   killQuietly(pid, 'SIGTERM');
-  const gone = await Promise.race([exited.then(() => true), sleep(graceMs).then(() => false)]);
+  const gone = await withTimeout(exited.then(() => true), graceMs, false);
   if (!gone) {
     killQuietly(pid, 'SIGKILL');
-    await Promise.race([exited, sleep(2_000)]);
+    await withTimeout(exited, 2_000, null);
+  }
+}
+
+/** Resolves with the promise's value, or with `fallback` after ms; the timer never outlives the race. */
+export async function withTimeout<T, F>(promise: Promise<T>, ms: number, fallback: F): Promise<T | F> {
+  let handle: NodeJS.Timeout | undefined;
+  const timeout = new Promise<F>((resolve) => {
+    handle = setTimeout(() => resolve(fallback), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(handle);
   }
 }
 
