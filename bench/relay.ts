@@ -7,11 +7,11 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cleanupAll, installCleanupHandlers, onCleanup } from './lib/cleanup.js';
-import { measure, type RunResult } from './lib/measure.js';
+import { RELAY_EXITED, measure, type RunResult } from './lib/measure.js';
 import { USAGE, defaultCount, parseOptions, type Options, type Size } from './lib/options.js';
 import { gatewayMissing, startGateway, type Gateway } from './lib/phigate.js';
 import { startPostfix, type PostfixInstance } from './lib/postfix.js';
-import { describeMachine, formatJson, formatText, type CellResult, type Report, type TargetName } from './lib/report.js';
+import { describeMachine, formatJson, loadAverage1m, formatText, type CellResult, type Report, type TargetName } from './lib/report.js';
 import { Sink } from './lib/sink.js';
 import type { Load, Mode } from './lib/source.js';
 
@@ -88,10 +88,15 @@ async function warmUp(opts: Options, run: Running): Promise<void> {
   const load: Load = { sizeBytes: 1024, concurrency: 5, mode: 'reuse', count: opts.warmup };
   for (const t of run.targets) {
     if (t.problem || t.name === 'loopback') continue;
-    const r = await measure(run.sink, t.port, load, WARMUP_TIMEOUT_MS, t.exited);
+    const r = await measure(run.sink, t.port, load, WARMUP_TIMEOUT_MS, exitOf(run, t));
     log(`warm-up ${t.name}: ${r.received}/${r.count} delivered in ${r.seconds.toFixed(1)} s`);
     if (!r.complete) t.problem = `warm-up failed: ${r.received}/${r.count} messages reached the sink${r.error ? ` (${r.error})` : ''}`;
   }
+}
+
+/** Resolves when the relay under test or the sink exits: either ends a run at once. */
+function exitOf(run: Running, t: Target): Promise<unknown> {
+  return Promise.race([run.sink.proc.exited, ...(t.exited ? [t.exited] : [])]);
 }
 
 function describeRun(t: Target, load: Load, size: Size, r: RunResult): string {
@@ -106,10 +111,10 @@ async function runCell(opts: Options, run: Running, size: Size, concurrency: num
   const results: CellResult['results'] = { loopback: null, postfix: null, phigate: null };
   for (const t of run.targets) {
     if (t.problem) continue;
-    const r = await measure(run.sink, t.port, load, opts.timeoutMs, t.exited);
+    const r = await measure(run.sink, t.port, load, opts.timeoutMs, exitOf(run, t));
     results[t.name] = r;
     log(describeRun(t, load, size, r));
-    if (r.error === 'the relay under test exited') t.problem = 'exited during the benchmark';
+    if (r.error === RELAY_EXITED) t.problem = 'it (or smtp-sink) exited during the benchmark';
   }
   return { size: size.label, sizeBytes: size.bytes, concurrency, mode, count, results };
 }
@@ -135,13 +140,14 @@ async function main(): Promise<number> {
     return 0;
   }
   installCleanupHandlers();
+  const loadAtStart = loadAverage1m();
   const run = await startAll(opts, makeTempDir());
   await warmUp(opts, run);
   const cells = await runAllCells(opts, run);
   const peakRssBytes = run.gateway?.peakRss() ?? null;
   await cleanupAll();
   const report: Report = {
-    machine: describeMachine(run.postfix?.version ?? null),
+    machine: describeMachine(run.postfix?.version ?? null, loadAtStart),
     settings: { timeoutSeconds: opts.timeoutMs / 1000, warmup: opts.warmup },
     cells,
     phigate: { enabled: opts.phigate, peakRssBytes, problem: problemOf(run, 'phigate') },

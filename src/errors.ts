@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   AUDIT_QUERY: 'audit query is invalid',
   USAGE: 'command line usage error',
   LISTEN_FAILED: 'listener cannot bind its address',
+  SCAN_INPUT: 'scan input is not a readable message',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -24,6 +24,7 @@ type Outcome =
   | { kind: 'source-failed'; code: number | string }
   | { kind: 'target-died' };
 
+export const RELAY_EXITED = 'the relay under test or smtp-sink exited';
 const NEVER = new Promise<never>(() => undefined);
 const IDLE_AFTER_FAILURE_MS = 2_000;
 
@@ -37,7 +38,7 @@ function timer(ms: number): { done: Promise<Outcome>; cancel: () => void } {
 
 /**
  * Runs `load` against 127.0.0.1:port and waits for the sink. `targetExited` (optional) resolves if the
- * relay under test dies, which ends the run at once.
+ * relay under test (or the sink) dies, which ends the run at once.
  */
 export async function measure(sink: Sink, port: number, load: Load, timeoutMs: number, targetExited?: Promise<unknown>): Promise<RunResult> {
   await sink.settle(500, timeoutMs);
@@ -80,7 +81,7 @@ async function finish(
     : (performance.now() - t0) / 1000;
   const error = outcome.kind === 'source-failed'
     ? `smtp-source exited with ${outcome.code}: ${lastLine(source.proc.tail())}`
-    : outcome.kind === 'target-died' ? 'the relay under test exited' : undefined;
+    : outcome.kind === 'target-died' ? RELAY_EXITED : undefined;
   return { count: load.count, received: got, seconds, rate: got / seconds, complete: false, sourceSeconds, ...(error ? { error } : {}) };
 }
 

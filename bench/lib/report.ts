@@ -1,7 +1,7 @@
 // Owns the benchmark's output: the machine description, the results table (text) and the JSON document.
 import { execFileSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { release, totalmem } from 'node:os';
+import { loadavg, release, totalmem } from 'node:os';
 import type { RunResult } from './measure.js';
 import type { Mode } from './source.js';
 
@@ -24,6 +24,8 @@ export interface Machine {
   kernel: string;
   node: string;
   postfix: string | null;
+  /** 1-minute load average when the benchmark started and when it ended: other work skews the figures. */
+  loadAverage: { start: number; end: number };
 }
 
 export interface Report {
@@ -34,7 +36,11 @@ export interface Report {
   postfix: { enabled: boolean; problem: string | null };
 }
 
-export function describeMachine(postfixVersion: string | null): Machine {
+export function loadAverage1m(): number {
+  return loadavg()[0] ?? 0;
+}
+
+export function describeMachine(postfixVersion: string | null, loadAtStart: number): Machine {
   let nproc = 0;
   try {
     nproc = Number(execFileSync('nproc', { encoding: 'utf8' }).trim());
@@ -47,7 +53,10 @@ export function describeMachine(postfixVersion: string | null): Machine {
   } catch {
     // Not Linux.
   }
-  return { nproc, cpuModel, memoryBytes: totalmem(), kernel: release(), node: process.version, postfix: postfixVersion };
+  return {
+    nproc, cpuModel, memoryBytes: totalmem(), kernel: release(), node: process.version, postfix: postfixVersion,
+    loadAverage: { start: loadAtStart, end: loadAverage1m() },
+  };
 }
 
 export function ratio(a: RunResult | null, b: RunResult | null): number | null {
@@ -98,6 +107,8 @@ export function formatText(report: Report): string {
     `phigate peak RSS: ${report.phigate.peakRssBytes !== null ? mb(report.phigate.peakRssBytes) : '-'}`,
     `machine: ${m.nproc} CPUs (nproc), ${m.cpuModel}, ${mb(m.memoryBytes)} RAM, Linux ${m.kernel}, node ${m.node}` +
       (m.postfix ? `, Postfix ${m.postfix}` : ''),
+    `load average (1 min): ${m.loadAverage.start.toFixed(2)} at start, ${m.loadAverage.end.toFixed(2)} at end` +
+      (Math.max(m.loadAverage.start, m.loadAverage.end) > m.nproc ? ' -- the machine was busy with other work, figures are noisy' : ''),
   ];
   if (report.postfix.problem) out.push(`postfix: ${report.postfix.problem}`);
   if (report.phigate.problem) out.push(`phigate: ${report.phigate.problem}`);

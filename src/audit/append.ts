@@ -9,7 +9,8 @@ interface Head { seq: number; hash: string }
 
 export const INDEX = { messageId: 'm', queueId: 'q', sender: 's', recipient: 'r', event: 'e', time: 't' } as const;
 
-function indexKeys(rec: AuditRecord): (string | number)[][] {
+/** The secondary index keys of a record; verify checks that each one exists. */
+export function indexKeys(rec: AuditRecord): (string | number)[][] {
   const keys: (string | number)[][] = [[INDEX.event, rec.event, rec.seq], [INDEX.time, Date.parse(rec.time), rec.seq]];
   if (rec.messageId) keys.push([INDEX.messageId, rec.messageId, rec.seq]);
   if (rec.queueId) keys.push([INDEX.queueId, rec.queueId, rec.seq]);

@@ -45,9 +45,15 @@ export function canonical(value: unknown): string {
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(obj[k])}`).join(',')}}`;
 }
 
+/** JSON's view of a value: what the store keeps and verify reads back (a Date becomes its ISO string, etc.). */
+function asStored<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
 export function hashRecord(rec: Omit<AuditRecord, 'hash'>): string {
-  const { ...body } = rec as AuditRecord;
-  delete (body as Partial<AuditRecord>).hash;
+  // Hash the record as the store will return it, so a detail JSON rewrites cannot break the chain.
+  const body = asStored(rec) as Partial<AuditRecord>;
+  delete body.hash;
   return createHash('sha256').update(rec.prev).update('\n').update(canonical(body)).digest('hex');
 }
 
@@ -62,7 +68,7 @@ export function buildRecord(input: AuditInput, seq: number, prev: string, now: D
     recipient: input.recipient ?? null,
     ...(input.recipients ? { recipients: input.recipients } : {}),
     actor: input.actor ?? null,
-    details: input.details ?? {},
+    details: asStored(input.details ?? {}),
     prev,
   };
   return { ...base, hash: hashRecord(base) };

@@ -1,8 +1,11 @@
 // Owns verification of the audit chain: every record's hash recomputed, every link to its predecessor and
-// the sequence checked, and the stored head compared with the last record. Names the first bad record.
+// the sequence checked, every index entry present, and the stored head compared with the last record. Names
+// the first bad record.
 import type { Store } from '../store.js';
 import { GENESIS, hashRecord, type AuditRecord } from './record.js';
-import { auditHead } from './append.js';
+import { auditHead, indexKeys, INDEX } from './append.js';
+
+const INDEX_NAME = new Map<unknown, string>(Object.entries(INDEX).map(([name, prefix]) => [prefix, name]));
 
 export interface VerifyResult {
   ok: boolean;
@@ -23,6 +26,9 @@ export function verifyAudit(store: Store): VerifyResult {
     if (!rec || typeof rec !== 'object' || rec.seq !== key) return fail(key, 'record is unreadable or its seq does not match its key');
     if (rec.prev !== prevHash) return fail(key, 'prev does not match the hash of the record before it');
     if (hashRecord(rec) !== rec.hash) return fail(key, 'content does not match its hash (record altered)');
+    // Queries read through the indexes: a removed index entry would hide this record from them.
+    const lost = indexKeys(rec).find((k) => !store.auditIndex.doesExist(k));
+    if (lost) return fail(key, `its ${INDEX_NAME.get(lost[0]) ?? String(lost[0])} index entry is missing: queries would not find this record`);
     prevHash = rec.hash;
     expected++;
     count++;

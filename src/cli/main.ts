@@ -6,6 +6,7 @@ import { registerUser } from './user.js';
 import { registerDkim } from './dkim.js';
 import { registerQueue } from './queue.js';
 import { registerAudit } from './audit.js';
+import { registerScan } from './scan.js';
 import { isPhigateError, FileProblemsError } from '../errors.js';
 
 export function buildProgram(): Command {
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerDkim(program);
   registerQueue(program);
   registerAudit(program);
+  registerScan(program);
   program.commands.forEach(function override(c: Command) { c.exitOverride(); c.commands.forEach(override); });
   return program;
 }

@@ -1,6 +1,5 @@
 // Owns `phigate start`: runs the gateway in the foreground; SIGTERM/SIGINT stop it gracefully, SIGHUP reloads.
 import type { Command } from 'commander';
-import { startGateway } from '../gateway.js';
 import { withConfig } from './common.js';
 
 export function registerStart(program: Command): void {
@@ -8,6 +7,9 @@ export function registerStart(program: Command): void {
     .description('run the gateway in the foreground (listeners, queue, delivery)')
     .action(async (_o, cmd: Command) => {
       const { config } = cmd.optsWithGlobals() as { config?: string };
+      // loaded here, not at the top: the admin commands (user, dkim, queue, audit) then start without loading
+      // the whole pipeline (smtp-server, nodemailer, mailauth), and keep working while it is broken
+      const { startGateway } = await import('../gateway.js');
       const gw = await startGateway({ configFile: config });
       await new Promise<void>((resolve) => {
         const stop = () => { gw.stop().then(resolve, resolve); };

@@ -15,7 +15,8 @@ export function configPath(explicit?: string): string {
   return resolve(explicit ?? process.env.PHIGATE_CONFIG ?? DEFAULT_CONFIG_FILE);
 }
 
-const ajv = new Ajv({ allErrors: true, strict: false });
+// verbose: errors carry parentSchema, which the messages below read (allowed keys, descriptions)
+const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
 const validate = ajv.compile(configSchema);
 
 function describe(e: ErrorObject): string {
@@ -27,8 +28,10 @@ function describe(e: ErrorObject): string {
       return `unknown key "${(e.params as { additionalProperty: string }).additionalProperty}"` +
         (allowed.length ? `; expected one of: ${allowed.join(', ')}` : '');
     }
-    case 'required':
-      return `missing required key "${(e.params as { missingProperty: string }).missingProperty}"`;
+    case 'required': {
+      const where = e.instancePath.split('/').filter(Boolean).join('.');
+      return `missing required key "${(e.params as { missingProperty: string }).missingProperty}"${where ? ` in "${where}"` : ''}`;
+    }
     case 'enum':
       return `"${at}" must be one of: ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
     case 'pattern':
@@ -88,13 +91,15 @@ function semanticProblems(ld: LocatedDoc, raw: Raw): FileProblem[] {
   nets.forEach((n, i) => {
     try { parseCidrList([String(n)]); } catch { at(['listen', 'relay', 'trustedNetworks', i], `"${String(n)}" is not a network in CIDR form such as 10.0.0.0/8 or ::1/128`); }
   });
-  const used = new Map<string, string>();
+  // a wildcard address (0.0.0.0, ::) takes the port on every address, so it clashes with any host
+  const wildcard = (h: string) => h === '0.0.0.0' || h === '::' || h === '[::]';
+  const used: { name: string; host: string; port: number }[] = [];
   for (const name of ['submission', 'smtps', 'relay']) {
     const l = raw.listen?.[name];
     if (!l || l.port === 0) continue;
-    const k = `${l.host}:${l.port}`;
-    if (used.has(k)) at(['listen', name, 'port'], `port ${l.port} on ${l.host} is already used by listener "${used.get(k)}"`);
-    used.set(k, name);
+    const clash = used.find((u) => u.port === l.port && (u.host === l.host || wildcard(u.host) || wildcard(l.host)));
+    if (clash) at(['listen', name, 'port'], `port ${l.port} on ${l.host} is already used by listener "${clash.name}" (${clash.host}:${clash.port})`);
+    used.push({ name, host: l.host, port: l.port });
   }
   if (!raw.listen || !['submission', 'smtps', 'relay'].some((n) => raw.listen[n])) at(['listen'], 'at least one listener must be on');
   return out;

@@ -4,7 +4,7 @@ import tls from 'node:tls';
 import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { TlsLevel } from '../config/schema.js';
 import { clientTlsOptions, mayRetryWithoutTls } from './tls-policy.js';
-import type { RemoteFailure } from './classify.js';
+import { isTlsFailure, type RemoteFailure } from './classify.js';
 
 export interface SessionFacts {
   ip: string;
@@ -29,8 +29,8 @@ export interface ClientOptions {
 }
 
 export function toFailure(e: unknown): RemoteFailure {
-  const err = e as { code?: string; responseCode?: number; response?: string; message?: string };
-  return { code: err.code, responseCode: err.responseCode, response: err.response, message: err.message ?? String(e) };
+  const err = e as { code?: string; originalCode?: string; responseCode?: number; response?: string; message?: string };
+  return { code: err.code, originalCode: err.originalCode, responseCode: err.responseCode, response: err.response, message: err.message ?? String(e) };
 }
 
 function sessionFacts(conn: SMTPConnection, servername: string, ip: string): SessionFacts {
@@ -114,7 +114,8 @@ export class SessionPool {
       try {
         s = await connectOnce(host, ip, port, level, this.o, false);
       } catch (e) {
-        if (!mayRetryWithoutTls(level, (e as { code?: string }).code)) throw e;
+        // a failed handshake arrives as ESOCKET with the OpenSSL code kept aside: it is a TLS failure too
+        if (!mayRetryWithoutTls(level, isTlsFailure(toFailure(e)) ? 'ETLS' : (e as { code?: string }).code)) throw e;
         s = await connectOnce(host, ip, port, level, this.o, true);
       }
       s.key = key;

@@ -23,9 +23,10 @@ export interface DsnInput {
 const rfc2822 = (d: Date) => d.toUTCString().replace('GMT', '+0000');
 const clean = (s: string) => s.replace(/[\r\n]+/g, ' ').slice(0, 900);
 
-/** The enhanced status of a reply, or a default by class. */
+/** The enhanced status of a reply (RFC 3463: right after the reply code), or a default by class. */
 export function statusOf(reply: string, permanent: boolean): string {
-  const m = /\b([245])\.(\d{1,3})\.(\d{1,3})\b/.exec(reply);
+  // anchored: an IP address or version in the text ("host 10.4.5.6 blocked") is not a status code
+  const m = /^(?:\d{3}[ -])?([245])\.(\d{1,3})\.(\d{1,3})\b/.exec(reply.trim());
   if (m && (m[1] === '5' || m[1] === '4')) return `${permanent ? '5' : m[1]}.${m[2]}.${m[3]}`;
   return permanent ? '5.0.0' : '4.0.0';
 }

@@ -5,6 +5,8 @@ export interface Resolver {
   resolveMx(name: string): Promise<{ exchange: string; priority: number }[]>;
   resolve4(name: string): Promise<string[]>;
   resolve6(name: string): Promise<string[]>;
+  /** The SMTP port of MX and implicit-MX hosts: 25 unless a lab or test resolver says otherwise. */
+  mxPort?: number;
 }
 
 export interface NextHop { host: string; port: number; viaMx: boolean }
@@ -34,6 +36,7 @@ const NOT_FOUND = new Set(['ENOTFOUND', 'ENODATA', 'NXDOMAIN']);
 export async function resolveNextHops(domain: string, routes: Record<string, string>, resolver: Resolver): Promise<RouteResult> {
   const route = routeFor(domain, routes);
   if (route !== 'mx') return { ok: true, hops: [parseHostPort(route)] };
+  const port = resolver.mxPort ?? 25;
   try {
     const mx = await resolver.resolveMx(domain);
     if (mx.length === 1 && (mx[0]!.exchange === '' || mx[0]!.exchange === '.')) {
@@ -41,14 +44,20 @@ export async function resolveNextHops(domain: string, routes: Record<string, str
     }
     if (mx.length) {
       const sorted = [...mx].sort((a, b) => a.priority - b.priority);
-      return { ok: true, hops: sorted.map((m) => ({ host: m.exchange.replace(/\.$/, ''), port: 25, viaMx: true })) };
+      return { ok: true, hops: sorted.map((m) => ({ host: m.exchange.replace(/\.$/, ''), port, viaMx: true })) };
     }
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code ?? '';
     if (!NOT_FOUND.has(code)) return { ok: false, permanent: false, reason: `MX lookup for ${domain} failed: ${code || (e as Error).message}` };
   }
   // RFC 5321 5.1: no MX records, the domain itself is the implicit MX
-  const addrs = await Promise.all([resolver.resolve4(domain).catch(() => []), resolver.resolve6(domain).catch(() => [])]);
-  if (addrs[0].length || addrs[1].length) return { ok: true, hops: [{ host: domain, port: 25, viaMx: false }] };
+  // a family that does not exist is empty; any other failure means we do not know yet (temporary)
+  let failed = '';
+  const addrs = await Promise.all([resolver.resolve4(domain), resolver.resolve6(domain)].map((p) => p.catch((e: NodeJS.ErrnoException) => {
+    if (!NOT_FOUND.has(e.code ?? '')) failed ||= e.code || e.message;
+    return [] as string[];
+  })));
+  if (addrs[0]!.length || addrs[1]!.length) return { ok: true, hops: [{ host: domain, port, viaMx: false }] };
+  if (failed) return { ok: false, permanent: false, reason: `address lookup for ${domain} failed: ${failed}` };
   return { ok: false, permanent: true, reason: `${domain} has no MX and no address records` };
 }

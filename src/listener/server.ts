@@ -97,18 +97,21 @@ function buildListener(l: ListenerConfig, deps: ListenerDeps, perIp: Map<string,
     onConnect(session, cb) {
       const ip = session.remoteAddress;
       if (l.name === 'relay' && !addressInList(ip, trusted)) return cb(reject('relayDenied', session));
-      const n = (perIp.get(ip) ?? 0) + 1;
+      // counted per listener: each listener has its own maxConnectionsPerIp
+      const key = `${l.name} ${ip}`;
+      const n = (perIp.get(key) ?? 0) + 1;
       if (n > l.maxConnectionsPerIp) return cb(reject('tooManyConnections', session, { connections: n - 1 }));
-      perIp.set(ip, n);
+      perIp.set(key, n);
       (session as SMTPServerSession & { counted?: boolean }).counted = true;
       cb();
     },
 
     onClose(session) {
       if (!(session as SMTPServerSession & { counted?: boolean }).counted) return;
-      const n = (perIp.get(session.remoteAddress) ?? 1) - 1;
-      if (n <= 0) perIp.delete(session.remoteAddress);
-      else perIp.set(session.remoteAddress, n);
+      const key = `${l.name} ${session.remoteAddress}`;
+      const n = (perIp.get(key) ?? 1) - 1;
+      if (n <= 0) perIp.delete(key);
+      else perIp.set(key, n);
     },
 
     onAuth(auth: SMTPServerAuthentication, session, cb: (err: Error | null | undefined, response?: SMTPServerAuthenticationResponse) => void) {

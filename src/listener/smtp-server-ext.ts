@@ -1,9 +1,10 @@
-// Owns our two extensions of smtp-server, made by subclassing rather than patching node_modules:
+// Owns our extensions of smtp-server, made by subclassing rather than patching node_modules:
 // 1. the greeting delay: smtp-server waits a hard-coded 100 ms before every 220 (an early-talker check for the
 //    open internet). Listeners with `greetingDelayMs: 0` (trusted relay, authenticated submission) greet at once.
 // 2. enhanced status codes: smtp-server derives the RFC 3463 code from the basic one (a 550 policy refusal would
 //    read 5.1.1). A reply text that starts with its own enhanced code ("5.7.1 ...") keeps that code.
-// Both override methods of smtp-server 3.21.x's SMTPConnection; test/listener pins the behaviour.
+// 3. no AUTH keyword in a cleartext EHLO where passwords are accepted only over TLS.
+// All override methods of smtp-server 3.21.x's SMTPConnection; test/listener pins the behaviour.
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { splitEnhanced, REPLIES } from '../smtp-reply.js';
@@ -29,7 +30,21 @@ class PhigateConnection extends (SMTPConnection as unknown as new (...a: any[]) 
     });
   }
 
+  private hideAuthKeyword = false;
+
+  // RFC 4954 section 4 / RFC 3207: a server that takes passwords only over TLS does not offer AUTH before
+  // STARTTLS. smtp-server lists AUTH in every EHLO; drop it from the cleartext one (AUTH sent anyway still
+  // gets 530 5.7.0 "Must issue a STARTTLS command first").
+  override handler_EHLO(command: Buffer, callback: () => void): void {
+    const opts = this._server.options as SMTPServerOptions;
+    this.hideAuthKeyword = !this.secure && !opts.allowInsecureAuth && this._isSupported('STARTTLS') && !opts.hideSTARTTLS;
+    try { return super.handler_EHLO(command, callback); } finally { this.hideAuthKeyword = false; }
+  }
+
   override send(code: number, data: any, context?: any): void {
+    if (this.hideAuthKeyword && code === 250 && Array.isArray(data)) {
+      data = data.filter((line: unknown, i: number) => i === 0 || !/^AUTH /i.test(String(line)));
+    }
     if (typeof data === 'string') {
       const split = splitEnhanced(data);
       if (split) {
@@ -45,8 +60,10 @@ class PhigateConnection extends (SMTPConnection as unknown as new (...a: any[]) 
   }
 
   override _getEnhancedStatusCode(code: number, context?: any): string {
-    const derived: string = super._getEnhancedStatusCode(code, context);
-    return this.forcedEnhanced && derived !== '' ? this.forcedEnhanced : derived;
+    // Our own code wins even where smtp-server would send none: a refusal at connect (onConnect error, sent
+    // with context false) must still read "554 5.7.1" / "421 4.7.0".
+    if (this.forcedEnhanced && this._useEnhancedStatusCodes()) return this.forcedEnhanced;
+    return super._getEnhancedStatusCode(code, context);
   }
 }
 

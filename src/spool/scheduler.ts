@@ -50,7 +50,9 @@ export class Scheduler {
         this.start(id);
       }
     }
-    for (const [id, at] of this.due) if (!this.running.has(id) && at < next) next = at;
+    // Only future work needs the timer: work already due but waiting for a free slot (or for its own earlier
+    // run) starts when running work finishes. Arming for a past time here would spin while slots are busy.
+    for (const [id, at] of this.due) if (!this.running.has(id) && at > now && at < next) next = at;
     this.arm(next);
   }
 

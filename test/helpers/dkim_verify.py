@@ -16,6 +16,9 @@ d = dkim.DKIM(msg)
 sigs = [h for h in d.headers if h[0].lower() == b'dkim-signature']
 if not sigs:
     print('no signature'); sys.exit(2)
-ok = all(d.verify(idx=i, dnsfunc=dnsfunc) for i in range(len(sigs)))
+try:
+    ok = all(d.verify(idx=i, dnsfunc=dnsfunc) for i in range(len(sigs)))
+except dkim.DKIMException as e:
+    print('fail: ' + str(e).split(' (')[0]); sys.exit(1)
 print('pass' if ok else 'fail')
 sys.exit(0 if ok else 1)

@@ -1,0 +1,42 @@
+// Owns DOCX (mammoth) and XLSX (exceljs) text extraction.
+import type { ExtractResult } from './types.js';
+
+// Loaded on first use: most messages have no Office attachment, and `phigate scan` must start fast.
+const mammothLib = () => import('mammoth').then((m) => m.default ?? m);
+const excelLib = () => import('exceljs').then((m) => (m as unknown as { default: typeof import('exceljs') }).default ?? m);
+
+export async function docxText(data: Buffer, maxChars: number): Promise<ExtractResult> {
+  try {
+    const mammoth = await mammothLib();
+    const r = await mammoth.extractRawText({ buffer: data });
+    return { kind: 'text', text: r.value.slice(0, maxChars) };
+  } catch {
+    return { kind: 'unscanned', reason: 'unreadable' };
+  }
+}
+
+export async function xlsxText(data: Buffer, maxChars: number): Promise<ExtractResult> {
+  try {
+    const ExcelJS = await excelLib();
+    const wb = new ExcelJS.Workbook();
+    await wb.xlsx.load(data as unknown as ArrayBuffer);
+    const lines: string[] = [];
+    let total = 0;
+    wb.eachSheet((sheet) => {
+      sheet.eachRow({ includeEmpty: false }, (row) => {
+        if (total > maxChars) return;
+        const cells: string[] = [];
+        row.eachCell({ includeEmpty: false }, (cell) => {
+          const v = cell.text ?? '';
+          cells.push(String(v));
+        });
+        const line = cells.join('\t');
+        total += line.length + 1;
+        lines.push(line);
+      });
+    });
+    return { kind: 'text', text: lines.join('\n').slice(0, maxChars) };
+  } catch {
+    return { kind: 'unscanned', reason: 'unreadable' };
+  }
+}

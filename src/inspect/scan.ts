@@ -1,0 +1,153 @@
+// Owns scanning one message: walks its MIME tree (mailparser, streaming), hands every text, attachment,
+// archive entry and attached message to the right extractor, analyses each text unit, aggregates findings
+// and decides the verdict. A scan that throws or passes its time or size budget fails closed (phi: true,
+// reason scan-failed).
+import { MailParser, type AttachmentStream, type MessageText, type Headers } from 'mailparser';
+import type { Dictionaries } from './dictionary.js';
+import { analyzeUnit, type UnitAnalysis, type UnitInput } from './analyze.js';
+import { decide } from './verdict.js';
+import { classify, extract, decodeText, htmlToText } from './extract/dispatch.js';
+import type { Finding, ScanResult, Unscanned } from './types.js';
+
+export interface ScanOptions {
+  dictionaries: Dictionaries;
+  /** wall-clock budget for one message */
+  timeBudgetMs?: number;
+  /** most text characters analysed per message; beyond it the scan fails closed */
+  maxTextChars?: number;
+  maxDepth?: number;
+}
+
+interface Ctx {
+  opts: Required<ScanOptions>;
+  units: UnitInput[];
+  unscanned: Unscanned[];
+  chars: number;
+  bytes: number;
+}
+
+const FREE_TEXT_HEADERS = ['subject', 'comments', 'keywords', 'thread-topic', 'content-description'];
+
+class BudgetError extends Error {}
+
+function addUnit(ctx: Ctx, u: UnitInput): void {
+  if (!u.text || !u.text.trim()) return;
+  ctx.chars += u.text.length;
+  if (ctx.chars > ctx.opts.maxTextChars) throw new BudgetError('text budget exceeded');
+  ctx.units.push(u);
+}
+
+function headerText(v: unknown): string {
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object' && 'value' in (v as object)) return String((v as { value: unknown }).value);
+  return '';
+}
+
+function charsetOf(headers: Headers): string | undefined {
+  const ct = headers.get('content-type') as { params?: Record<string, string> } | undefined;
+  return ct?.params?.['charset'];
+}
+
+async function readStream(s: NodeJS.ReadableStream): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of s) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}
+
+async function scanAttachment(ctx: Ctx, where: string, name: string, contentType: string, charset: string | undefined, data: Buffer, depth: number): Promise<void> {
+  ctx.bytes += data.length;
+  const kind = classify(contentType, name, data);
+  const r = await extract(kind, data, charset, ctx.opts.maxTextChars - ctx.chars);
+  switch (r.kind) {
+    case 'text': addUnit(ctx, { where, text: r.text }); return;
+    case 'unscanned': ctx.unscanned.push({ where, reason: r.reason }); return;
+    case 'message':
+      if (depth >= ctx.opts.maxDepth) { ctx.unscanned.push({ where, reason: 'too-deep' }); return; }
+      await walkMessage(ctx, r.data, `${where}/`, depth + 1);
+      return;
+    case 'nested':
+      if (depth >= ctx.opts.maxDepth) { ctx.unscanned.push({ where, reason: 'too-deep' }); return; }
+      for (const u of r.unscanned ?? []) ctx.unscanned.push({ where: `${where}/${u.name}`, reason: u.reason });
+      for (const p of r.parts) await scanAttachment(ctx, `${where}/${p.name}`, p.name, p.contentType, undefined, p.data, depth + 1);
+      return;
+  }
+}
+
+/** Walks one message (top level or attached); `prefix` is '' at the top and 'attachment:x.eml/' inside. */
+async function walkMessage(ctx: Ctx, raw: Buffer, prefix: string, depth: number): Promise<void> {
+  const parser = new MailParser({ skipImageLinks: true, skipTextLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 20 * 1024 * 1024 } as never);
+  const attachments: Promise<void>[] = [];
+  let text: MessageText | null = null;
+  let headers: Headers | null = null;
+  let n = 0;
+  parser.on('headers', (h: Headers) => { headers = h; });
+  parser.on('data', (d: AttachmentStream | MessageText) => {
+    if (d.type === 'text') { text = d; return; }
+    const a = d;
+    const name = a.filename ?? `part-${a.partId ?? ++n}`;
+    const where = `${prefix}attachment:${name}`;
+    const done = readStream(a.content).then((data) => {
+      a.release?.();
+      return scanAttachment(ctx, where, name, a.contentType, charsetOf(a.headers), data, depth);
+    }, (e) => { a.release?.(); throw e; });
+    attachments.push(done);
+  });
+  await new Promise<void>((resolve, reject) => {
+    parser.on('end', () => resolve());
+    parser.on('error', reject);
+    parser.end(raw);
+  });
+  await Promise.all(attachments);
+  const h = headers as Headers | null;
+  if (h) {
+    const listUnsubscribe = h.has('list-unsubscribe') || h.has('list-id');
+    const precedenceBulk = /bulk|list|junk/i.test(headerText(h.get('precedence')));
+    for (const name of FREE_TEXT_HEADERS) {
+      const v = headerText(h.get(name));
+      if (v) addUnit(ctx, { where: name === 'subject' ? `${prefix}subject` : `${prefix}header:${name}`, text: v, headers: { listUnsubscribe, precedenceBulk } });
+    }
+    const t = text as MessageText | null;
+    const body = t?.text ?? (t?.html ? htmlToText(t.html) : '');
+    addUnit(ctx, { where: `${prefix}body`, text: body, headers: { listUnsubscribe, precedenceBulk } });
+  }
+}
+
+function aggregate(units: UnitAnalysis[]): Finding[] {
+  const byKey = new Map<string, Finding & { keys: Set<string> }>();
+  for (const u of units) {
+    for (const h of u.hits) {
+      const k = `${h.type}\u0000${u.where}`;
+      let f = byKey.get(k);
+      if (!f) { f = { type: h.type, where: u.where, count: 0, confidence: 0, sample: h.sample, keys: new Set() }; byKey.set(k, f); }
+      f.keys.add(h.key);
+      f.count = f.keys.size;
+      if (h.confidence > f.confidence) { f.confidence = h.confidence; f.sample = h.sample; }
+    }
+  }
+  return [...byKey.values()].map(({ keys: _k, ...f }) => f).sort((a, b) => a.type.localeCompare(b.type) || a.where.localeCompare(b.where));
+}
+
+export async function scanMessage(raw: Buffer, options: ScanOptions): Promise<ScanResult> {
+  const started = performance.now();
+  const opts: Required<ScanOptions> = { timeBudgetMs: 30_000, maxTextChars: 64 * 1024 * 1024, maxDepth: 4, ...options };
+  const ctx: Ctx = { opts, units: [], unscanned: [], chars: 0, bytes: raw.length };
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      walkMessage(ctx, raw, '', 0),
+      new Promise<never>((_r, reject) => { timer = setTimeout(() => reject(new BudgetError('time budget exceeded')), opts.timeBudgetMs); }),
+    ]);
+    const analyses = ctx.units.map((u) => analyzeUnit(u, opts.dictionaries));
+    const verdict = decide(analyses, ctx.unscanned);
+    return { ...verdict, findings: aggregate(analyses), unscanned: ctx.unscanned, scanMs: Math.round(performance.now() - started), bytesScanned: ctx.bytes };
+  } catch (e) {
+    return {
+      phi: true, score: 1, reasons: ['scan-failed', e instanceof BudgetError ? e.message : 'scanner error'],
+      findings: [], unscanned: ctx.unscanned, scanMs: Math.round(performance.now() - started), bytesScanned: ctx.bytes,
+    };
+  } finally {
+    if (timer) clearTimeout(timer);
+  }
+}
+
+export { decodeText };

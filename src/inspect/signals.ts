@@ -1,0 +1,80 @@
+// Owns the context signals behind the verdict that are not reported entity types: a labelled patient name, a
+// person's address, an account number, a personal greeting, second-person statements about one's own health,
+// clinical appointments and results, and signs of bulk mail (newsletters, marketing).
+
+export interface Signals {
+  patientName: boolean;
+  personAddress: boolean;
+  accountNumber: boolean;
+  greetingName: boolean;
+  /** sentence offsets of second-person statements ("your refill", "you are scheduled") */
+  secondPerson: { start: number; end: number; specific: boolean }[];
+  appointment: boolean;
+  result: boolean;
+  bulk: boolean;
+}
+
+const NAME = "\\p{Lu}[\\p{L}'’.-]+(?:\\s+\\p{Lu}\\.?)?(?:\\s+\\p{Lu}[\\p{L}'’-]+){1,2}";
+/** Case-insensitive letters for a keyword pattern, so the rest of the regex can stay case-sensitive for names. */
+function ci(pattern: string): string {
+  return pattern.replace(/(\\.)|([a-z])/g, (_m, esc: string | undefined, c: string | undefined) => esc ?? `[${c}${c!.toUpperCase()}]`);
+}
+const PATIENT_NAME = new RegExp(ci("\\b(?:patient(?:'s)?(?:\\s+name)?|pt\\.?(?:\\s+name)?|client(?:\\s+name)?|resident(?:\\s+name)?|member(?:\\s+name)?|insured(?:\\s+name)?|student(?:\\s+name)?|name\\s+of\\s+patient|re)\\s*[:\\-]\\s*(?:(?:mr|mrs|ms|miss|mx)\\.?\\s+)?") + NAME, 'u');
+const PATIENT_NAME_INLINE = new RegExp(ci("\\b(?:our\\s+(?:mutual\\s+)?patient|the\\s+patient|patient|your\\s+(?:son|daughter|child|husband|wife|mother|father|patient)|student)\\s*,?\\s+(?:(?:mr|mrs|ms|miss)\\.?\\s+)?") + NAME, 'u');
+const ADDRESS_LINE = /\b\d{1,6}\s+(?:[NSEW]\.?\s+)?(?:[\p{Lu}0-9][\p{L}0-9'’.-]*\s+){1,4}(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|ter|circle|cir|parkway|pkwy|highway|hwy|trail|trl|square|sq)\b\.?/iu;
+const ADDRESS_LABEL = /\b(?:home\s+address|patient\s+address|mailing\s+address|ship(?:ping)?\s+to|deliver(?:y)?\s+to|resides?\s+at|lives\s+at|address\s*:)/i;
+const ACCOUNT = /\b(?:account|acct|patient\s+account|guarantor|billing)\s*(?:#|no\.?|number|num)?\s*[:#]?\s*[A-Z0-9-]*\d{4,}/i;
+const GREETING = new RegExp('(?:^|\\n)\\s*' + ci("(?:dear|hi|hello|hey|good\\s+(?:morning|afternoon|evening))\\s+(?:(?:mr|mrs|ms|miss|mx|dr)\\.?\\s+)?") + "(\\p{Lu}[\\p{L}'’-]+)", 'gu');
+const GENERIC_GREETING = /^(?:patients?|valued|customers?|members?|friends?|all|team|colleagues?|parents?|families|family|everyone|sir|madam|neighbors?|neighbours?|readers?|subscribers?|staff|community|clients?|participants?|providers?|partners?|there|folks|doctors?|physicians?|nurses?|hr|it|support|hiring|residents?|shoppers?|guests?|users?)$/i;
+const SECOND_PERSON = /\b(?:your|you(?:'re|'ve| are| were| have| had| will| need| may| can| should)?)\b/gi;
+// A second-person sentence states a fact about the reader (not a generic call to action) when it says what
+// their thing is/was, that they are scheduled/due/diagnosed, or that their refill/result is ready or back.
+const SPECIFIC_FACTS = [
+  /\byour\s+(?:[\p{L}\d-]+\s+){0,4}(?:is|was|are|were|has|have|will\s+be|came|needs?|expires?|is\s+due|are\s+due)\b/iu,
+  /\byou\s+(?:are|were|have\s+been|'re)\s+(?:now\s+)?(?:scheduled|due|diagnosed|prescribed|booked|registered|enrolled|tested|overdue|cleared|approved)\b/iu,
+  /\b(?:refill|prescription|rx|order|results?|report|labs?|test)\b[^.!?\n]{0,60}\b(?:ready|shipped|on its way|available|back|normal|abnormal|positive|negative|elevated|high|low|approved|denied|processed|transferred)\b/iu,
+  /\brx\s?#\s?\d+/iu,
+  /\b(?:on|for)\s+(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,?\s+(?:[a-z]+\s+)?\d{1,2}\b/iu,
+  /\b(?:on|for)\s+\d{1,2}\/\d{1,2}(?:\/\d{2,4})?\b/iu,
+  /\bat\s+\d{1,2}(?::\d{2})?\s?(?:am|pm|a\.m\.|p\.m\.)/iu,
+];
+const GENERIC_CALL = /^\s*(?:get|schedule|book|protect|manage|talk|ask|learn|find|discover|keep|take\s+charge|check|visit|call|join|save|stay|don't|do\s+not|make\s+sure|remember\s+to|bring)\b/i;
+export function isSpecific(sentence: string): boolean {
+  if (GENERIC_CALL.test(sentence) && !/\brx\s?#|\bresults?\b|\bscheduled\b/i.test(sentence)) return false;
+  return SPECIFIC_FACTS.some((r) => r.test(sentence));
+}
+const APPOINTMENT = /\b(?:appointment|appt|visit|consult(?:ation)?|procedure|surgery|check-?up|follow-?up|session|screening|exam(?:ination)?|admission|discharge|infusion|treatment)\b/i;
+const RESULT = /\b(?:results?|came back|tested (?:positive|negative)|(?:positive|negative) for|abnormal|elevated|out of range|levels? (?:of|was|were|is)|reading)\b/i;
+const BULK = /\b(?:unsubscribe|opt[- ]out|manage (?:your )?(?:email )?preferences|view (?:this email )?in (?:your )?browser|newsletter|you are receiving this|you received this|mailing list|update your preferences|sponsored|promo(?:tion)?(?:al)? code|% off|learn more at|webinar|register now|sign up today|subscribe)\b/i;
+
+function sentences(text: string): { start: number; end: number }[] {
+  const out: { start: number; end: number }[] = [];
+  const re = /[^.!?\n]+(?:[.!?]+|\n|$)/g;
+  for (const m of text.matchAll(re)) if (m[0].trim()) out.push({ start: m.index!, end: m.index! + m[0].length });
+  return out;
+}
+
+export function readSignals(text: string, headers: { listUnsubscribe: boolean; precedenceBulk: boolean }): Signals {
+  const greetingName = [...text.slice(0, 4000).matchAll(GREETING)].some((m) => !GENERIC_GREETING.test(m[1]!));
+  const secondPerson: Signals['secondPerson'] = [];
+  for (const s of sentences(text)) {
+    const sentence = text.slice(s.start, s.end);
+    SECOND_PERSON.lastIndex = 0;
+    if (SECOND_PERSON.test(sentence)) secondPerson.push({ ...s, specific: isSpecific(sentence) });
+  }
+  let addr = false;
+  for (const m of text.matchAll(new RegExp(ADDRESS_LINE.source, 'giu'))) {
+    const b = text.slice(Math.max(0, m.index! - 80), m.index!);
+    if (ADDRESS_LABEL.test(b) || PATIENT_NAME.test(b.split('\n').slice(-2).join('\n'))) { addr = true; break; }
+  }
+  return {
+    patientName: PATIENT_NAME.test(text) || PATIENT_NAME_INLINE.test(text),
+    personAddress: addr,
+    accountNumber: ACCOUNT.test(text),
+    greetingName,
+    secondPerson,
+    appointment: APPOINTMENT.test(text),
+    result: RESULT.test(text),
+    bulk: headers.listUnsubscribe || headers.precedenceBulk || BULK.test(text),
+  };
+}

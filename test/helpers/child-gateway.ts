@@ -1,0 +1,31 @@
+// A gateway as a real child process (`phigate start`) for crash and signal tests: its output is drained (a full
+// pipe would block its logger) and kept for failure messages; it is killed by PID when the test ends.
+import type { ChildProcess } from 'node:child_process';
+import type { ExecutionContext } from 'ava';
+import { spawnGateway, waitForPort } from './gateway.js';
+
+export interface ChildGateway {
+  child: ChildProcess;
+  pid: number;
+  output(): string;
+  alive(): boolean;
+}
+
+/** Spawns `phigate start --config file`, waits for `port` to accept connections, kills it by PID at teardown. */
+export async function startChildGateway(t: ExecutionContext, configFile: string, port: number, timeoutMs = 15_000): Promise<ChildGateway> {
+  const child = spawnGateway(configFile);
+  let out = '';
+  child.stdout?.on('data', (d) => { out = (out + String(d)).slice(-20_000); });
+  child.stderr?.on('data', (d) => { out = (out + String(d)).slice(-20_000); });
+  const pid = child.pid!;
+  const alive = () => child.exitCode === null && child.signalCode === null;
+  t.teardown(() => {
+    if (alive()) {
+      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+    }
+  });
+  const exited = new Promise<never>((_, reject) => child.once('exit', (code, signal) => reject(new Error(`gateway exited early (code ${code}, signal ${signal}):\n${out}`))));
+  exited.catch(() => undefined);
+  await Promise.race([waitForPort(port, timeoutMs), exited]);
+  return { child, pid, output: () => out, alive };
+}
