@@ -44,13 +44,14 @@ export const systemResolver: Resolver & { lookup(host: string): Promise<string[]
   lookup: async (h) => (await dns.promises.lookup(h, { all: true })).map((a) => a.address),
 };
 
-function usersCache(file: string, log: Logger): () => Users {
+/** The users file, re-read when it changes (checked at each AUTH) and whenever `force` is set (SIGHUP). */
+function usersCache(file: string, log: Logger): (force?: boolean) => Users {
   let cached: Users = new Map();
   let stamp = '';
-  return () => {
+  return (force = false) => {
     let s = 'missing';
-    try { const st = statSync(file); s = `${st.mtimeMs}:${st.size}`; } catch { /* no users yet */ }
-    if (s !== stamp) {
+    try { const st = statSync(file); s = `${st.ino}:${st.mtimeMs}:${st.size}`; } catch { /* no users yet */ }
+    if (force || s !== stamp) {
       try {
         cached = loadUsers(file);
         stamp = s;
@@ -125,7 +126,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
         extraCa = next.outbound.caFile ? readFileSync(next.outbound.caFile, 'utf8') : null;
         dkimKeys = keys;
         config = { ...config, outbound: next.outbound, dkim: next.dkim };
-        users();
+        users(true);
         log.info({}, 'reloaded users, DKIM keys and outbound settings (listener changes need a restart)');
       } catch (e) {
         log.error({ err: (e as Error).message }, 'reload failed; the previous configuration stays in force');
@@ -135,10 +136,12 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
       if (stopped) return;
       stopped = true;
       clearInterval(rescan);
+      // One bound for the whole shutdown: open transactions and running deliveries share shutdownTimeout.
       const bound = config.shutdownTimeoutMs;
+      const deadline = Date.now() + bound;
       log.info({ timeoutMs: bound }, 'shutting down: no new connections, finishing transactions and deliveries');
       await listeners.close(bound);
-      await pipeline.stop(bound);
+      await pipeline.stop(Math.max(0, deadline - Date.now()));
       try {
         await appendDurable(store, [{ event: 'admin', actor: 'system', details: { action: 'stop', pid: process.pid } }]);
       } catch { /* store may already be failing; nothing more to do */ }

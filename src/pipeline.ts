@@ -15,7 +15,7 @@ import { dkimSignBytes, type DkimKey } from './transform/dkim.js';
 import { deliverBatch, type DeliverDeps } from './deliver/deliver.js';
 import { tlsLevelFor } from './deliver/tls-policy.js';
 import { buildDsn, headerBlockOf, statusOf } from './deliver/dsn.js';
-import { SessionPool } from './deliver/client.js';
+import { SessionPool, type Session } from './deliver/client.js';
 import type { Resolver } from './deliver/route.js';
 
 export interface PipelineDeps {
@@ -29,6 +29,24 @@ export interface PipelineDeps {
 }
 
 const OUT_PREFIX = 'out:';
+
+/** The session pool, plus the sessions in use, so stop() can cut off deliveries that outlive its bound. */
+class TrackedPool extends SessionPool {
+  private inUse = new Set<Session>();
+  override async acquire(...a: Parameters<SessionPool['acquire']>): Promise<Session> {
+    const s = await super.acquire(...a);
+    this.inUse.add(s);
+    return s;
+  }
+  override release(s: Session, healthy: boolean): void {
+    this.inUse.delete(s);
+    super.release(s, healthy);
+  }
+  abortInUse(): void {
+    for (const s of this.inUse) s.conn.close();
+    this.inUse.clear();
+  }
+}
 
 export interface Pipeline {
   accept(env: Received, bytes: Buffer): Promise<void>;
@@ -63,7 +81,7 @@ function nextAttempt(entry: Queued, attempts: number, now: number, c: Config): n
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const { store, log } = deps;
   const cfg0 = deps.config();
-  const pool = new SessionPool({
+  const pool = new TrackedPool({
     heloName: cfg0.outbound.heloName,
     connectTimeoutMs: cfg0.outbound.connectTimeoutMs,
     extraCa: deps.extraCa(),
@@ -239,6 +257,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     scheduler,
     async stop(timeoutMs) {
       await scheduler.stop(timeoutMs);
+      // Deliveries still running at the bound are cut off (their connections closed) so the process can exit;
+      // nothing was recorded for them, so their messages stay queued and go out after the restart.
+      if (scheduler.inFlight) {
+        log.warn({ deliveries: scheduler.inFlight }, 'shutdown bound reached: aborting deliveries in progress; their messages stay queued');
+        pool.abortInUse();
+      }
       pool.closeAll();
     },
   };

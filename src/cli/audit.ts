@@ -9,9 +9,15 @@ import { parseDuration } from '../config/units.js';
 import { configOf, print, table, withConfig, withStore } from './common.js';
 import { openStore } from '../store.js';
 
+// ISO 8601 date or date-time only: Date.parse alone also takes "5" (May 2001) or "Tuesday 12" (2001), and an
+// auditor's typo would silently query the wrong years.
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?)?$/i;
+
 export function parseTime(v: string, flag: string): Date {
   if (/^\d+(ms|s|m|h|d)$/.test(v)) return new Date(Date.now() - parseDuration(v));
-  const t = Date.parse(v);
+  const [y, mo, d] = v.slice(0, 10).split('-').map(Number) as [number, number, number];
+  const realDay = new Date(Date.UTC(y, mo - 1, d)).getUTCDate() === d; // 2026-02-30 is not March 2
+  const t = ISO_TIME.test(v) && realDay ? Date.parse(v) : NaN;
   if (Number.isNaN(t)) throw new PhigateError('AUDIT_QUERY', `${flag} "${v}" is not a time: use ISO 8601 (2026-11-29T10:00:00Z) or an age such as 2h or 7d`);
   return new Date(t);
 }

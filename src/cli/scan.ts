@@ -3,9 +3,6 @@
 // that is not a message.
 import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { loadDictionaries } from '../inspect/dictionary.js';
-import { scanMessage } from '../inspect/scan.js';
-import { looksLikeMessage } from '../inspect/message-check.js';
 import { PhigateError } from '../errors.js';
 import { print, table } from './common.js';
 
@@ -28,6 +25,10 @@ export function registerScan(program: Command): void {
     .option('--json', 'print one JSON object')
     .option('-c, --config <file>', 'accepted for symmetry; scan needs no configuration')
     .action(async (file: string, o: { json?: boolean }) => {
+      // loaded here so that every other subcommand starts without mailparser and the detectors
+      const { loadDictionaries } = await import('../inspect/dictionary.js');
+      const { scanMessage } = await import('../inspect/scan.js');
+      const { looksLikeMessage } = await import('../inspect/message-check.js');
       const raw = await readInput(file);
       const why = looksLikeMessage(raw);
       if (why) throw new PhigateError('SCAN_INPUT', `${file === '-' ? 'standard input' : file}: not an email message (${why})`, { exitCode: 2 });

@@ -2,7 +2,7 @@
 // warnings), defaults, and resolution of paths, durations and sizes into a typed Config.
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Ajv, type ErrorObject } from 'ajv';
+import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { configSchema, type Config, type ListenerConfig, type TlsLevel } from './schema.js';
 import { parseYamlLocated, locate, type LocatedDoc } from './yaml-locate.js';
 import { parseDuration, parseSize } from './units.js';
@@ -17,7 +17,9 @@ export function configPath(explicit?: string): string {
 
 // verbose: errors carry parentSchema, which the messages below read (allowed keys, descriptions)
 const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
-const validate = ajv.compile(configSchema);
+// compiled on first use: `phigate --help` and commands that read no config skip the cost (~100 ms)
+let compiled: ValidateFunction | null = null;
+const validator = (): ValidateFunction => (compiled ??= ajv.compile(configSchema));
 
 function describe(e: ErrorObject): string {
   const at = e.instancePath.split('/').filter(Boolean).pop() ?? 'config';
@@ -74,6 +76,7 @@ export function parseConfig(file: string, text: string): Config {
   if (typeof raw !== 'object' || Array.isArray(raw)) {
     throw new FileProblemsError('CONFIG_INVALID', [{ file, line: 1, col: 1, message: 'the config must be a mapping of keys to values' }]);
   }
+  const validate = validator();
   if (!validate(raw)) throw new FileProblemsError('CONFIG_INVALID', schemaProblems(located, validate.errors ?? []));
   const semantic = semanticProblems(located, raw);
   if (semantic.length) throw new FileProblemsError('CONFIG_INVALID', semantic);

@@ -103,7 +103,7 @@ export async function deliverBatch(b: Batch, deps: DeliverDeps): Promise<Attempt
   }
   const f = last?.failure ?? { message: 'no next hop could be tried' };
   const o = failureOutcome(f, b.level);
-  // Failing to reach any hop is never permanent by itself: even a 5xx greeting defers (another day may work)
-  const outcome = o.outcome === 'bounced' && f.responseCode && f.responseCode >= 500 ? 'bounced' : 'deferred';
-  return { queueId: b.queueId, hop: last?.hop ?? null, outcomes: allWith(b.recipients, outcome, describeFailure(f), o.reason), attempts: tried };
+  // Failing to reach any hop is never permanent by itself: like Postfix's smtp_skip_5xx_greeting, even a 5xx
+  // greeting or EHLO reply defers (another day, or another MX, may work); maxAge bounds the retries.
+  return { queueId: b.queueId, hop: last?.hop ?? null, outcomes: allWith(b.recipients, 'deferred', describeFailure(f), o.outcome === 'bounced' ? 'remote-5xx-greeting' : o.reason), attempts: tried };
 }

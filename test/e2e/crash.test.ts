@@ -32,9 +32,11 @@ test('SIGKILL in the middle of a load loses no acknowledged message and leaves a
     shutdownTimeout: '3s',
   });
 
-  const T0 = Date.now();
+  const t0 = Date.now();
+  const phases: string[] = [];
+  const phase = (name: string) => phases.push(`${name} ${Date.now() - t0} ms`);
   const gw1 = await startChildGateway(t, d.configFile, relay);
-  t.log('started', Date.now()-T0);
+  phase('started');
   const acked = new Map<string, string>(); // marker -> queue id
   let next = 0;
   let killedAt = -1;
@@ -70,7 +72,7 @@ test('SIGKILL in the middle of a load loses no acknowledged message and leaves a
     }
   };
   await Promise.all(Array.from({ length: CONNECTIONS }, (_, i) => worker(i)));
-  t.log('load done', Date.now()-T0);
+  phase('killed');
   const exit = await waitExit(gw1.child, 5000);
   t.truthy(exit, 'the gateway died');
   t.is(exit?.signal, 'SIGKILL', gw1.output());
@@ -93,7 +95,7 @@ test('SIGKILL in the middle of a load loses no acknowledged message and leaves a
     if (!missing.length) break;
     await new Promise((r) => setTimeout(r, 200));
   }
-  t.log('redelivered', Date.now()-T0);
+  phase('redelivered');
   t.deepEqual(missing, [], `acknowledged messages never delivered after restart:\n${gw2.output()}`);
   for (const m of sink.messages) t.not(markerOf(m.bytes), null, 'the sink got only our messages');
 
@@ -101,12 +103,13 @@ test('SIGKILL in the middle of a load loses no acknowledged message and leaves a
   process.kill(gw2.pid, 'SIGTERM');
   const exit2 = await waitExit(gw2.child, 10_000);
   t.deepEqual(exit2, { code: 0, signal: null }, gw2.output());
-  t.log('stopped', Date.now()-T0);
+  phase('stopped');
   const v = await runCli(['audit', 'verify', '--config', d.configFile]);
   t.is(v.code, 0, v.stderr + v.stdout);
   t.regex(v.stdout, /audit chain ok: \d+ records/);
 
-  t.log('verified', Date.now()-T0);
+  phase('verified');
+  t.log(phases.join(', '));
   const store = openStore(join(d.dir, 'data'));
   try {
     for (const [marker, qid] of acked) {

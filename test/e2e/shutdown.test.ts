@@ -8,6 +8,8 @@ import { freePort, makeGatewayDir, runCli } from '../helpers/gateway.js';
 import { startChildGateway } from '../helpers/child-gateway.js';
 import { RawSmtp, connectionRefused, testMessage, waitExit } from '../helpers/smtp-raw.js';
 import { swaks } from '../helpers/swaks.js';
+import { readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { hashPassword, loadUsers, saveUsers } from '../../src/listener/users.js';
 
 const SHUTDOWN_MS = 3000;
 const SLACK_MS = 3000;
@@ -174,11 +176,43 @@ test.serial('a user added while the gateway runs can log in, after SIGHUP and wi
   t.true(gw.alive(), 'the same process, no restart');
 
   // the reload survives a broken users file: the previous users stay in force
-  const { writeFileSync } = await import('node:fs');
   writeFileSync(d.config['users'], 'users: [this is: not valid');
   process.kill(gw.pid, 'SIGHUP');
   await sleep(300);
   const still = await auth();
   t.is(still.code, 0, still.out);
   t.true(gw.alive(), gw.output());
+});
+
+test.serial('SIGHUP reloads the users file even when it was replaced by one of the same size and time', async (t) => {
+  // An admin restores users.yaml from a backup (cp -p keeps the time) and sends SIGHUP: the reload must read it,
+  // whatever the file's size and modification time say.
+  t.timeout(30_000);
+  const submission = await freePort();
+  const d = makeGatewayDir({
+    listen: { submission: { host: '127.0.0.1', port: submission } },
+    outbound: { routes: { '*': '127.0.0.1:9' }, tls: { '*': 'none' }, caFile: null, retry: { schedule: ['1h'], maxAge: '2h' } },
+    log: { level: 'warn' },
+  });
+  const file: string = d.config['users'];
+  const password = 'a long enough password 42';
+  const created = '2026-11-29T10:00:00.000Z';
+  saveUsers(file, new Map([['nurse1', { hash: await hashPassword(password), created }]]));
+  const replacement = `${file}.backup`;
+  saveUsers(replacement, new Map([['nurse2', { hash: await hashPassword(password), created }]]));
+  t.is(statSync(file).size, statSync(replacement).size, 'same size by construction');
+  const stamp = new Date('2026-11-29T10:00:00Z');
+  utimesSync(file, stamp, stamp);
+  const gw = await startChildGateway(t, d.configFile, submission);
+  const auth = (user: string) => swaks(['--server', '127.0.0.1', '--port', String(submission), '--tls', '--auth', 'PLAIN', '--auth-user', user, '--auth-password', password, '--quit-after', 'AUTH'], undefined, 15_000);
+  t.is((await auth('nurse1')).code, 0, 'the first users file is in force');
+
+  writeFileSync(file, readFileSync(replacement));
+  utimesSync(file, stamp, stamp);
+  t.deepEqual([...loadUsers(file).keys()], ['nurse2']);
+  process.kill(gw.pid, 'SIGHUP');
+  await sleep(300);
+  const r = await auth('nurse2');
+  t.is(r.code, 0, r.out);
+  t.not((await auth('nurse1')).code, 0, 'the replaced user is gone');
 });
