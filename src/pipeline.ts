@@ -31,23 +31,6 @@ export interface PipelineDeps {
 const OUT_PREFIX = 'out:';
 
 /** The session pool, plus the sessions in use, so stop() can cut off deliveries that outlive its bound. */
-class TrackedPool extends SessionPool {
-  private inUse = new Set<Session>();
-  override async acquire(...a: Parameters<SessionPool['acquire']>): Promise<Session> {
-    const s = await super.acquire(...a);
-    this.inUse.add(s);
-    return s;
-  }
-  override release(s: Session, healthy: boolean): void {
-    this.inUse.delete(s);
-    super.release(s, healthy);
-  }
-  abortInUse(): void {
-    for (const s of this.inUse) s.conn.close();
-    this.inUse.clear();
-  }
-}
-
 export interface Pipeline {
   accept(env: Received, bytes: Buffer): Promise<void>;
   /** Re-reads the queue and schedules every unfinished entry (start-up, and periodically for CLI changes). */
@@ -81,7 +64,7 @@ function nextAttempt(entry: Queued, attempts: number, now: number, c: Config): n
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const { store, log } = deps;
   const cfg0 = deps.config();
-  const pool = new TrackedPool({
+  const pool = new SessionPool({
     heloName: cfg0.outbound.heloName,
     connectTimeoutMs: cfg0.outbound.connectTimeoutMs,
     extraCa: deps.extraCa(),
@@ -261,7 +244,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       // nothing was recorded for them, so their messages stay queued and go out after the restart.
       if (scheduler.inFlight) {
         log.warn({ deliveries: scheduler.inFlight }, 'shutdown bound reached: aborting deliveries in progress; their messages stay queued');
-        pool.abortInUse();
+        pool.abortAll();
+        await scheduler.stop(1000);
       }
       pool.closeAll();
     },

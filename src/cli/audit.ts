@@ -82,7 +82,7 @@ export function registerAudit(program: Command): void {
         }
         if (!rows.length) return print(`no events match (index used: ${plan(q).index})`);
         print(table(['SEQ', 'TIME', 'EVENT', 'QUEUE ID', 'RECIPIENT', 'DETAILS'], rows.map((r) => [
-          String(r.seq), r.time, r.event, r.queueId ?? '-', r.recipient ?? (r.recipients ?? []).join(',') ?? '-', detailsText(r).slice(0, 160),
+          String(r.seq), r.time, r.event, r.queueId ?? '-', r.recipient ?? ((r.recipients ?? []).join(',') || '-'), detailsText(r).slice(0, 160),
         ])));
       } finally {
         await store.close();

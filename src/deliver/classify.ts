@@ -24,6 +24,8 @@ export function isTlsFailure(f: { code?: string; originalCode?: string }): boole
 }
 
 const RULES: Rule[] = [
+  // the gateway itself is stopping: nothing was recorded, the message stays queued for the next start
+  { test: (f) => f.code === 'ESHUTDOWN', outcome: 'deferred', reason: 'shutdown' },
   // TLS requirement could not be met: never retried in clear, deferred (later issues re-route it)
   { test: isTlsFailure, outcome: 'deferred', reason: 'tls-failed' },
   // 5xx from the server: permanent, bounce now (RFC 5321 4.2.1)

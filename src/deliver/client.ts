@@ -43,7 +43,7 @@ function sessionFacts(conn: SMTPConnection, servername: string, ip: string): Ses
   return { ip, protocol: null, cipher: null, verified: false };
 }
 
-function connectOnce(host: string, ip: string, port: number, level: TlsLevel, o: ClientOptions, forceClear: boolean): Promise<Session> {
+function connectOnce(host: string, ip: string, port: number, level: TlsLevel, o: ClientOptions, forceClear: boolean, track: Set<SMTPConnection>): Promise<Session> {
   const t = clientTlsOptions(level, host, o.extraCa);
   const conn = new SMTPConnection({
     host: ip,
@@ -60,7 +60,8 @@ function connectOnce(host: string, ip: string, port: number, level: TlsLevel, o:
     logger: false,
     debug: false,
   } as never);
-  return new Promise((resolve, reject) => {
+  track.add(conn);
+  return new Promise<Session>((resolve, reject) => {
     let settled = false;
     conn.once('error', (e: Error) => {
       if (settled) return;
@@ -68,13 +69,18 @@ function connectOnce(host: string, ip: string, port: number, level: TlsLevel, o:
       conn.close();
       reject(e);
     });
+    conn.once('end', () => {
+      if (settled) return;
+      settled = true;
+      reject(Object.assign(new Error('connection closed before the session was ready'), { code: 'ECONNECTION' }));
+    });
     conn.connect(() => {
       if (settled) return;
       settled = true;
       conn.on('error', () => undefined);
       resolve({ conn, key: '', facts: sessionFacts(conn, host, ip) });
     });
-  });
+  }).finally(() => track.delete(conn));
 }
 
 /** Idle sessions per next hop, and a bound on live sessions per next hop. */
@@ -83,6 +89,8 @@ export class SessionPool {
   private live = new Map<string, number>();
   private waiters = new Map<string, (() => void)[]>();
   private closed = false;
+  private connecting = new Set<SMTPConnection>();
+  private sending = new Map<Session, (e: Error) => void>();
 
   constructor(private readonly o: ClientOptions) {}
 
@@ -101,6 +109,7 @@ export class SessionPool {
   /** A connected session to host (at ip:port) meeting `level`; reuses an idle one when it can. */
   async acquire(host: string, ip: string, port: number, level: TlsLevel): Promise<Session> {
     const key = `${host}|${ip}|${port}|${level}`;
+    if (this.closed) throw Object.assign(new Error('gateway is shutting down'), { code: 'ESHUTDOWN' });
     await this.slot(key);
     const list = this.idle.get(key);
     while (list && list.length) {
@@ -112,11 +121,11 @@ export class SessionPool {
     try {
       let s: Session;
       try {
-        s = await connectOnce(host, ip, port, level, this.o, false);
+        s = await connectOnce(host, ip, port, level, this.o, false, this.connecting);
       } catch (e) {
         // a failed handshake arrives as ESOCKET with the OpenSSL code kept aside: it is a TLS failure too
         if (!mayRetryWithoutTls(level, isTlsFailure(toFailure(e)) ? 'ETLS' : (e as { code?: string }).code)) throw e;
-        s = await connectOnce(host, ip, port, level, this.o, true);
+        s = await connectOnce(host, ip, port, level, this.o, true, this.connecting);
       }
       s.key = key;
       return s;
@@ -153,14 +162,33 @@ export class SessionPool {
   }
 
   send(s: Session, sender: string, recipients: string[], bytes: Buffer): Promise<SMTPConnection.SentMessageInfo> {
-    return new Promise((resolve, reject) => {
+    return new Promise<SMTPConnection.SentMessageInfo>((resolve, reject) => {
+      this.sending.set(s, reject);
       s.conn.send({ from: sender, to: recipients }, bytes, (err, info) => (err ? reject(err) : resolve(info!)));
-    });
+    }).finally(() => this.sending.delete(s));
   }
 
+  /** Closes idle sessions at once (no waiting for a QUIT reply) and refuses new work. */
   closeAll(): void {
     this.closed = true;
-    for (const list of this.idle.values()) for (const s of list) { if (s.idleTimer) clearTimeout(s.idleTimer); s.conn.quit(); }
+    for (const list of this.idle.values()) for (const s of list) { if (s.idleTimer) clearTimeout(s.idleTimer); s.conn.close(); }
     this.idle.clear();
+  }
+
+  /**
+   * Cuts off sessions still connecting or sending (shutdown bound reached): their sends fail with ESHUTDOWN,
+   * so the caller records nothing as delivered and the message stays queued.
+   */
+  abortAll(): number {
+    const n = this.connecting.size + this.sending.size;
+    for (const conn of this.connecting) conn.close();
+    for (const [s, reject] of this.sending) {
+      reject(Object.assign(new Error('delivery cut off by shutdown'), { code: 'ESHUTDOWN' }));
+      s.conn.close();
+    }
+    this.connecting.clear();
+    this.sending.clear();
+    this.closeAll();
+    return n;
   }
 }

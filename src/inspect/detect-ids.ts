@@ -13,6 +13,10 @@ function before(text: string, at: number, width = 40): string {
   return s.toLowerCase();
 }
 
+/** Identifiers shown as examples or samples in training text, and the published sample values, are not PHI. */
+const EXAMPLE_CONTEXT = /\b(?:for example|e\.g\.|example|sample|such as|format(?:ted)? (?:like|as)|looks like|dummy|fake|test (?:value|number))\b[^\n]{0,20}$/;
+const PUBLISHED_SAMPLES = new Set(['mbi:1EG4TE5MK73', 'npi:1234567893', 'ssn:123456789', 'ssn:078051120', 'ssn:219099999']);
+
 const NEGATIVE_CONTEXT = /\b(?:order|invoice|inv|po|tracking|track|ref(?:erence)?|confirmation|conf|sku|item|model|part|product|serial|s\/n|version|ver|build|ticket|case|incident|flight|gate|seat|room|suite|ste|apt|unit|style|catalog|cat|lot|batch|upc|isbn|zip|phone|tel|fax|cell|mobile|call|ext|account|acct|routing|card)\b[^\n]{0,12}$/;
 const PHONE_CONTEXT = /\b(?:phone|tel|telephone|fax|cell|mobile|call|text|ext|contact)\b[^\n]{0,20}$/;
 
@@ -23,7 +27,11 @@ export interface IdContext {
 
 export function detectIds(text: string, ctx: IdContext): Hit[] {
   const hits: Hit[] = [];
-  const push = (h: Hit) => hits.push(h);
+  const push = (h: Hit): void => {
+    // shown as an example: still a finding (policy may care), but too weak to make a verdict
+    if (PUBLISHED_SAMPLES.has(h.key) || EXAMPLE_CONTEXT.test(before(text, h.index, 40))) h = { ...h, confidence: 0.3 };
+    hits.push(h);
+  };
 
   // SSN with separators: 123-45-6789 or 123 45 6789
   for (const m of text.matchAll(/(?<![\d-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d-]|\s\d)/g)) {
@@ -88,7 +96,7 @@ export function detectIds(text: string, ctx: IdContext): Hit[] {
   return hits;
 }
 
-const ID_TOKEN = /^[\s:#.=-]{0,4}(?:is\s+|of\s+)?([A-Za-z0-9][A-Za-z0-9-]{3,19})(?![A-Za-z0-9-])/;
+const ID_TOKEN = /^[ \t:#.=-]{0,12}(?:is\s+|of\s+)?([A-Za-z0-9][A-Za-z0-9-]{3,19})(?![A-Za-z0-9-])/;
 
 /** MRN, health plan ids and dates of birth: a context word, then the value within a few characters. */
 function detectLabelled(text: string, push: (h: Hit) => void): void {
@@ -101,6 +109,8 @@ function detectLabelled(text: string, push: (h: Hit) => void): void {
   }
   const planCtx = /\b(?:(?:member|subscriber|policy|group|insurance|insured|plan|medicaid|beneficiary|benefit|coverage|enrollee|recipient)\s?(?:id(?:entification)?|#|no\.?|num(?:ber)?)(?:\s?(?:#|no\.?|number))?|grp\s?(?:#|no\.?)|mbr\s?(?:id|#))(?=[\s:#.=-])/gi;
   for (const m of text.matchAll(planCtx)) {
+    // "auto policy #", "life insurance policy number": not a health plan
+    if (/\b(?:auto|car|vehicle|motor|home|homeowners?|renters?|life|pet|travel|property|flood|umbrella|motorcycle|boat|business|liability|workers'? comp)\b[^\n]{0,15}$/i.test(text.slice(Math.max(0, m.index! - 30), m.index! + m[0].indexOf(m[0].trim().split(/\s/)[0]!)))) continue;
     const rest = text.slice(m.index! + m[0].length, m.index! + m[0].length + 30);
     const v = ID_TOKEN.exec(rest);
     if (!v || !/\d/.test(v[1]!) || v[1]!.length < 5) continue;
@@ -117,7 +127,7 @@ function detectLabelled(text: string, push: (h: Hit) => void): void {
 
 const MONTHS = 'jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?';
 const DATE_AFTER = new RegExp(
-  `^[\\s:#.=(-]{0,4}(?:is\\s+|was\\s+|on\\s+)?(` +
+  `^[ \\t:#.=(-]{0,12}(?:is\\s+|was\\s+|on\\s+)?(` +
   `\\d{1,2}[/.-]\\d{1,2}[/.-]\\d{2,4}|\\d{4}-\\d{1,2}-\\d{1,2}|` +
   `(?:${MONTHS})\\.?\\s+\\d{1,2}(?:st|nd|rd|th)?,?\\s+\\d{4}|\\d{1,2}(?:st|nd|rd|th)?\\s+(?:${MONTHS})\\.?,?\\s+\\d{4})`,
   'i',

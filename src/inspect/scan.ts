@@ -75,7 +75,7 @@ async function scanAttachment(ctx: Ctx, where: string, name: string, contentType
 
 /** Walks one message (top level or attached); `prefix` is '' at the top and 'attachment:x.eml/' inside. */
 async function walkMessage(ctx: Ctx, raw: Buffer, prefix: string, depth: number): Promise<void> {
-  const parser = new MailParser({ skipImageLinks: true, skipTextLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 20 * 1024 * 1024 } as never);
+  const parser = new MailParser({ skipHtmlToText: true, skipImageLinks: true, skipTextLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 20 * 1024 * 1024 } as never);
   const attachments: Promise<void>[] = [];
   let text: MessageText | null = null;
   let headers: Headers | null = null;
@@ -107,8 +107,15 @@ async function walkMessage(ctx: Ctx, raw: Buffer, prefix: string, depth: number)
       if (v) addUnit(ctx, { where: name === 'subject' ? `${prefix}subject` : `${prefix}header:${name}`, text: v, headers: { listUnsubscribe, precedenceBulk } });
     }
     const t = text as MessageText | null;
-    const body = t?.text ?? (t?.html ? htmlToText(t.html) : '');
-    addUnit(ctx, { where: `${prefix}body`, text: body, headers: { listUnsubscribe, precedenceBulk } });
+    // text/plain when there is one; the HTML (reduced to text by our converter, which keeps cell and block
+    // boundaries) when there is none
+    const plain = t?.text ?? '';
+    addUnit(ctx, { where: `${prefix}body`, text: plain, headers: { listUnsubscribe, precedenceBulk } });
+    // the HTML too when the plain part is missing or a stub ("view this message in HTML")
+    if (t?.html && plain.length < t.html.length / 2) {
+      const fromHtml = htmlToText(t.html);
+      if (plain.length < fromHtml.length * 0.6) addUnit(ctx, { where: `${prefix}body:html`, text: fromHtml, headers: { listUnsubscribe, precedenceBulk } });
+    }
   }
 }
 

@@ -9,28 +9,35 @@ export interface Signals {
   greetingName: boolean;
   /** sentence offsets of second-person statements ("your refill", "you are scheduled") */
   secondPerson: { start: number; end: number; specific: boolean }[];
+  /** sentence offsets of third-person statements ("his inhaler", "she was admitted") */
+  thirdPerson: { start: number; end: number }[];
   appointment: boolean;
   result: boolean;
   bulk: boolean;
 }
 
-const NAME = "\\p{Lu}[\\p{L}'’.-]+(?:\\s+\\p{Lu}\\.?)?(?:\\s+\\p{Lu}[\\p{L}'’-]+){1,2}";
+// A personal name: two or three capitalised words on one line, the first not a common heading word.
+const NOT_A_NAME = "(?!(?:Education|Portal|Services?|Care|Experience|Safety|Information|Instructions|Forms?|Center|Centre|Advocate|Relations|Access|Satisfaction|Resources|Guide|Handbook|Registration|Financial|Intake|Rights|Support|Engagement|Navigator|Coordinator|Account|Name|ID|Number|Records?|Summary|Communication|Newsletter|Update|Notice|Appointment|Information|Privacy|Billing|Statement|Survey|Feedback|Population|Outreach|Family|Health|Medical|Clinical)\\b)";
+const NAME = NOT_A_NAME + "\\p{Lu}[\\p{L}'’.-]+(?:[ \\t]+\\p{Lu}\\.?)?(?:[ \\t]+\\p{Lu}[\\p{L}'’-]+){1,2}";
 /** Case-insensitive letters for a keyword pattern, so the rest of the regex can stay case-sensitive for names. */
 function ci(pattern: string): string {
   return pattern.replace(/(\\.)|([a-z])/g, (_m, esc: string | undefined, c: string | undefined) => esc ?? `[${c}${c!.toUpperCase()}]`);
 }
 const PATIENT_NAME = new RegExp(ci("\\b(?:patient(?:'s)?(?:\\s+name)?|pt\\.?(?:\\s+name)?|client(?:\\s+name)?|resident(?:\\s+name)?|member(?:\\s+name)?|insured(?:\\s+name)?|student(?:\\s+name)?|name\\s+of\\s+patient|re)\\s*[:\\-]\\s*(?:(?:mr|mrs|ms|miss|mx)\\.?\\s+)?") + NAME, 'u');
-const PATIENT_NAME_INLINE = new RegExp(ci("\\b(?:our\\s+(?:mutual\\s+)?patient|the\\s+patient|patient|your\\s+(?:son|daughter|child|husband|wife|mother|father|patient)|student)\\s*,?\\s+(?:(?:mr|mrs|ms|miss)\\.?\\s+)?") + NAME, 'u');
+const PATIENT_NAME_INLINE = new RegExp(ci("\\b(?:(?:our|the|this|my|a|your)\\s+(?:mutual\\s+|new\\s+|former\\s+)?(?:patient|client|resident|student|son|daughter|child|husband|wife|mother|father))[ \\t]*,?[ \\t]+(?:(?:mr|mrs|ms|miss)\\.?[ \\t]+)?") + NAME, 'u');
 const ADDRESS_LINE = /\b\d{1,6}\s+(?:[NSEW]\.?\s+)?(?:[\p{Lu}0-9][\p{L}0-9'’.-]*\s+){1,4}(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|ter|circle|cir|parkway|pkwy|highway|hwy|trail|trl|square|sq)\b\.?/iu;
 const ADDRESS_LABEL = /\b(?:home\s+address|patient\s+address|mailing\s+address|ship(?:ping)?\s+to|deliver(?:y)?\s+to|resides?\s+at|lives\s+at|address\s*:)/i;
 const ACCOUNT = /\b(?:account|acct|patient\s+account|guarantor|billing)\s*(?:#|no\.?|number|num)?\s*[:#]?\s*[A-Z0-9-]*\d{4,}/i;
 const GREETING = new RegExp('(?:^|\\n)\\s*' + ci("(?:dear|hi|hello|hey|good\\s+(?:morning|afternoon|evening))\\s+(?:(?:mr|mrs|ms|miss|mx|dr)\\.?\\s+)?") + "(\\p{Lu}[\\p{L}'’-]+)", 'gu');
+/** A letter that opens with just "Mr. Brooks," or "Ms. Chen:" on its own line. */
+const SALUTATION_LINE = /(?:^|\n)[ \t]*(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.?[ \t]+\p{Lu}[\p{L}'’-]+(?:[ \t]+\p{Lu}[\p{L}'’-]+)?[ \t]*[,:][ \t]*\r?\n/u;
 const GENERIC_GREETING = /^(?:patients?|valued|customers?|members?|friends?|all|team|colleagues?|parents?|families|family|everyone|sir|madam|neighbors?|neighbours?|readers?|subscribers?|staff|community|clients?|participants?|providers?|partners?|there|folks|doctors?|physicians?|nurses?|hr|it|support|hiring|residents?|shoppers?|guests?|users?)$/i;
+const THIRD_PERSON = /\b(?:he|she|his|her|him|hers)\b/i;
 const SECOND_PERSON = /\b(?:your|you(?:'re|'ve| are| were| have| had| will| need| may| can| should)?)\b/gi;
 // A second-person sentence states a fact about the reader (not a generic call to action) when it says what
 // their thing is/was, that they are scheduled/due/diagnosed, or that their refill/result is ready or back.
 const SPECIFIC_FACTS = [
-  /\byour\s+(?:[\p{L}\d-]+\s+){0,4}(?:is|was|are|were|has|have|will\s+be|came|needs?|expires?|is\s+due|are\s+due)\b/iu,
+  /\byour\s+(?:[\p{L}\d-]+\s+){0,2}(?:prescriptions?|refills?|orders?|rx|results?|tests?|labs?|appointments?|appt|procedures?|surgery|visit|claims?|medications?|meds|dose|scan|biopsy|reports?|referral|authorization|auth|account|balance|bill|statement|package|shipment|delivery|coverage|application|request|forms?|records?|chart|x-?rays?|images|screening|exam|check-?up|follow-?up|therapy|treatment|infusion|session|consult(?:ation)?|enrollment|card|levels?|numbers?|readings?|pressure|sugar|cholesterol|a1c|child|son|daughter)\s+(?:is|was|are|were|has|have|had|will\s+be|came|needs?|expires?|showed?|looks?)\b/iu,
   /\byou\s+(?:are|were|have\s+been|'re)\s+(?:now\s+)?(?:scheduled|due|diagnosed|prescribed|booked|registered|enrolled|tested|overdue|cleared|approved)\b/iu,
   /\b(?:refill|prescription|rx|order|results?|report|labs?|test)\b[^.!?\n]{0,60}\b(?:ready|shipped|on its way|available|back|normal|abnormal|positive|negative|elevated|high|low|approved|denied|processed|transferred)\b/iu,
   /\brx\s?#\s?\d+/iu,
@@ -49,18 +56,22 @@ const BULK = /\b(?:unsubscribe|opt[- ]out|manage (?:your )?(?:email )?preference
 
 function sentences(text: string): { start: number; end: number }[] {
   const out: { start: number; end: number }[] = [];
-  const re = /[^.!?\n]+(?:[.!?]+|\n|$)/g;
+  // sentences end at . ! ? or a blank line; single line breaks are wrapping, not ends
+  const re = /(?:[^.!?\n]|\n(?![ \t]*\n)|\.(?=\d))+(?:[.!?]+|\n[ \t]*\n|$)/g;
   for (const m of text.matchAll(re)) if (m[0].trim()) out.push({ start: m.index!, end: m.index! + m[0].length });
   return out;
 }
 
 export function readSignals(text: string, headers: { listUnsubscribe: boolean; precedenceBulk: boolean }): Signals {
-  const greetingName = [...text.slice(0, 4000).matchAll(GREETING)].some((m) => !GENERIC_GREETING.test(m[1]!));
+  const head = text.slice(0, 4000);
+  const greetingName = [...head.matchAll(GREETING)].some((m) => !GENERIC_GREETING.test(m[1]!)) || SALUTATION_LINE.test(head);
   const secondPerson: Signals['secondPerson'] = [];
+  const thirdPerson: Signals['thirdPerson'] = [];
   for (const s of sentences(text)) {
     const sentence = text.slice(s.start, s.end);
     SECOND_PERSON.lastIndex = 0;
     if (SECOND_PERSON.test(sentence)) secondPerson.push({ ...s, specific: isSpecific(sentence) });
+    if (THIRD_PERSON.test(sentence)) thirdPerson.push(s);
   }
   let addr = false;
   for (const m of text.matchAll(new RegExp(ADDRESS_LINE.source, 'giu'))) {
@@ -73,6 +84,7 @@ export function readSignals(text: string, headers: { listUnsubscribe: boolean; p
     accountNumber: ACCOUNT.test(text),
     greetingName,
     secondPerson,
+    thirdPerson,
     appointment: APPOINTMENT.test(text),
     result: RESULT.test(text),
     bulk: headers.listUnsubscribe || headers.precedenceBulk || BULK.test(text),

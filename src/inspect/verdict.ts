@@ -34,9 +34,17 @@ export function decide(units: UnitAnalysis[], unscanned: Unscanned[]): Verdict {
   const greeting = any((u) => u.signals.greetingName);
   const own = units.map((u) => u.ownHealth).filter((o): o is { specific: boolean } => o !== null);
   const ownSpecific = own.some((o) => o.specific);
-  if ((ownSpecific && (greeting || !bulk)) || (greeting && own.length > 0 && !bulk)) {
+  // a fact about the reader ("your prescription is ready") in a message that also names health information
+  const personalFact = units.some((u) => u.signals.secondPerson.some((s) => s.specific));
+  const namesHealth = conf(HEALTH_INFO) > 0;
+  if ((ownSpecific && (greeting || !bulk)) || (greeting && own.length > 0 && !bulk) || (personalFact && namesHealth && !bulk)) {
     reasons.push('addressed-individual');
     score = Math.max(score, ownSpecific ? 0.9 : 0.75);
+  }
+  // a letter to one person about another person's health ("Dear Ms. Chen, ... his albuterol inhaler")
+  if (greeting && !bulk && any((u) => u.otherHealth)) {
+    reasons.push('about-individual');
+    score = Math.max(score, 0.8);
   }
   // Possible PHI that could not be read is policy's call; it does not make the verdict by itself.
   if (!reasons.length) score = Math.max(0.05, Math.min(0.45, healthInfo * 0.3 + personId * 0.2 + (unscanned.length ? 0.1 : 0)));

@@ -90,8 +90,8 @@ function buildListener(l: ListenerConfig, deps: ListenerDeps, perIp: Map<string,
     authOptional: true,
     allowInsecureAuth: false,
     disabledCommands: needsAuth ? [] : ['AUTH'],
-    // Trusted networks and authenticated clients need no early-talker pause; the internet-facing
-    // submission ports keep a short one.
+    // No early-talker pause on any listener: relay clients are trusted networks and submission clients must
+    // authenticate before they can send anything. test/listener/ehlo-tls pins a greeting well under 100 ms.
     greetingDelayMs: 0,
 
     onConnect(session, cb) {

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createPublicKey, createPrivateKey, sign, verify } from 'node:crypto';
 import type { Command } from 'commander';
-import { buildProgram, main } from '../../src/cli/main.js';
+import { buildProgram } from '../../src/cli/main.js';
+import { cliInProcess as inProcess } from '../helpers/cli.js';
 import { phigate, ONE_LINE_ERROR } from './kit.js';
 
 function parseRecord(stdout: string, selector: string, domain: string): { chunks: string[]; tags: Record<string, string> } {
@@ -71,23 +72,6 @@ function leaves(c: Command, path: string[] = []): string[][] {
   const subs = c.commands.filter((s) => s.name() !== 'help');
   if (!subs.length) return [path];
   return [...(path.length ? [path] : []), ...subs.flatMap((s) => leaves(s, [...path, s.name()]))];
-}
-
-/** Runs main() in this process with stdout and stderr captured (commander writes help there). */
-async function inProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = process.stdout.write;
-  const err = process.stderr.write;
-  process.stdout.write = ((s: string | Uint8Array) => { stdout += s.toString(); return true; }) as typeof process.stdout.write;
-  process.stderr.write = ((s: string | Uint8Array) => { stderr += s.toString(); return true; }) as typeof process.stderr.write;
-  try {
-    const code = await main(['node', 'phigate', ...args]);
-    return { code, stdout, stderr };
-  } finally {
-    process.stdout.write = out;
-    process.stderr.write = err;
-  }
 }
 
 test.serial('--help on every command exits 0 and every subcommand that runs mentions --config', async (t) => {

@@ -5,7 +5,7 @@ import test from 'ava';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cli as runCli } from '../helpers/cli.js';
+import { cli as runCli, cliInProcess } from '../helpers/cli.js';
 import { parseConfig } from '../../src/config/load.js';
 import { FileProblemsError } from '../../src/errors.js';
 
@@ -55,9 +55,11 @@ function at(text: string, lineMark: string, needle = lineMark.trim()): string {
   return `${i + 1}:${lines[i]!.indexOf(needle) + 1}`;
 }
 
-async function expectProblems(t: import('ava').ExecutionContext, text: string, lines: (file: string) => string[]) {
+/** Checks the exact stderr of `phigate queue list --config FILE`: the real binary, or main() in this process
+ * for the extra variants of a case (same code, without a Node start-up each). */
+async function expectProblems(t: import('ava').ExecutionContext, text: string, lines: (file: string) => string[], how: 'binary' | 'in-process' = 'binary') {
   const file = write(text);
-  const r = await runCli(['queue', 'list', '--config', file]);
+  const r = await (how === 'binary' ? runCli : cliInProcess)(['queue', 'list', '--config', file]);
   t.is(r.code, 1, r.stderr);
   t.is(r.stdout, '');
   t.is(r.stderr, lines(file).map((l) => `phigate: ${l}\n`).join(''));
@@ -80,7 +82,7 @@ test('an unknown nested key is located at that key', async (t) => {
   const text = BASE.replace('  window: 15m\n', '  window: 15m\n  windw: 1m\n');
   await expectProblems(t, text, (f) => [`${f}:${at(text, 'windw:')} unknown key "windw"; expected one of: maxFailures, window, lockout`]);
   const text2 = BASE.replace('    port: 2525\n', '    port: 2525\n    trustedNetwork: [10.0.0.0/8]\n');
-  await expectProblems(t, text2, (f) => [`${f}:${at(text2, 'trustedNetwork:')} unknown key "trustedNetwork"; expected one of: host, port, maxConnectionsPerIp, trustedNetworks`]);
+  await expectProblems(t, text2, (f) => [`${f}:${at(text2, 'trustedNetwork:')} unknown key "trustedNetwork"; expected one of: host, port, maxConnectionsPerIp, trustedNetworks`], 'in-process');
 });
 
 test('a bad enum value (outbound.tls "sometimes") lists the allowed values', async (t) => {
@@ -92,28 +94,28 @@ test('a bad duration says what a duration looks like', async (t) => {
   const text = BASE.replace('window: 15m', 'window: 15 minutes');
   await expectProblems(t, text, (f) => [`${f}:${at(text, '15 minutes')} "window" must be a duration such as 30s, 5m, 4h or 5d`]);
   const text2 = BASE.replace('schedule: [1m, 5m]', 'schedule: [1m, 5x]');
-  await expectProblems(t, text2, (f) => [`${f}:${at(text2, 'schedule:', '5x')} "1" must be a duration such as 30s, 5m, 4h or 5d`]);
+  await expectProblems(t, text2, (f) => [`${f}:${at(text2, 'schedule:', '5x')} "1" must be a duration such as 30s, 5m, 4h or 5d`], 'in-process');
 });
 
 test('a port out of range, or not a number', async (t) => {
   const text = BASE.replace('port: 2587', 'port: 70000');
   await expectProblems(t, text, (f) => [`${f}:${at(text, '70000')} "port" must be <= 65535`]);
   const text2 = BASE.replace('port: 2587', 'port: smtp');
-  await expectProblems(t, text2, (f) => [`${f}:${at(text2, 'port: smtp', 'smtp')} "port" must be a port number (0 picks a free one)`]);
+  await expectProblems(t, text2, (f) => [`${f}:${at(text2, 'port: smtp', 'smtp')} "port" must be a port number (0 picks a free one)`], 'in-process');
 });
 
 test('a bad CIDR in trustedNetworks, including an octal shorthand', async (t) => {
   const text = BASE.replace('- 127.0.0.0/8', '- 127.0.0.0/33');
   await expectProblems(t, text, (f) => [`${f}:${at(text, '127.0.0.0/33')} "127.0.0.0/33" is not a network in CIDR form such as 10.0.0.0/8 or ::1/128`]);
   const text2 = BASE.replace('- 127.0.0.0/8', '- 010.0.0.0/8');
-  await expectProblems(t, text2, (f) => [`${f}:${at(text2, '010.0.0.0/8')} "010.0.0.0/8" is not a network in CIDR form such as 10.0.0.0/8 or ::1/128`]);
+  await expectProblems(t, text2, (f) => [`${f}:${at(text2, '010.0.0.0/8')} "010.0.0.0/8" is not a network in CIDR form such as 10.0.0.0/8 or ::1/128`], 'in-process');
 });
 
 test('YAML syntax errors are located', async (t) => {
   const text = BASE.replace('  window: 15m', '\twindow: 15m');
   await expectProblems(t, text, (f) => [`${f}:${at(text, '\twindow', '\t')} Tabs are not allowed as indentation`]);
   const text2 = BASE.replace('hostname: gw.phigate.test', 'hostname: gw.phigate.test\nhostname: other.test');
-  await expectProblems(t, text2, (f) => [`${f}:${at(text2, 'hostname: other')} Map keys must be unique`]);
+  await expectProblems(t, text2, (f) => [`${f}:${at(text2, 'hostname: other')} Map keys must be unique`], 'in-process');
 });
 
 test('a missing required key, top-level and nested', async (t) => {
@@ -122,7 +124,7 @@ test('a missing required key, top-level and nested', async (t) => {
   // nested: located at the start of the map that lacks it (the line after "relay:", column 5)
   const text2 = BASE.replace(/^ {4}trustedNetworks:\n(.*\n){2}/m, '');
   const relayLine = text2.split('\n').indexOf('  relay:') + 1;
-  await expectProblems(t, text2, (f) => [`${f}:${relayLine + 1}:5 missing required key "trustedNetworks" in "listen.relay"`]);
+  await expectProblems(t, text2, (f) => [`${f}:${relayLine + 1}:5 missing required key "trustedNetworks" in "listen.relay"`], 'in-process');
 });
 
 test('two listeners on the same port (and a wildcard host clashing with a specific one)', async (t) => {
@@ -130,7 +132,7 @@ test('two listeners on the same port (and a wildcard host clashing with a specif
   const line = text.split('\n').findIndex((l) => l === '  relay:') + 3;
   await expectProblems(t, text, (f) => [`${f}:${line}:11 port 2525 on 127.0.0.1 is already used by listener "submission" (127.0.0.1:2525)`]);
   const text2 = BASE.replace('port: 2587', 'port: 2525').replace('    host: 127.0.0.1\n    port: 2525\n', '    host: 0.0.0.0\n    port: 2525\n');
-  await expectProblems(t, text2, (f) => [`${f}:${line}:11 port 2525 on 127.0.0.1 is already used by listener "submission" (0.0.0.0:2525)`]);
+  await expectProblems(t, text2, (f) => [`${f}:${line}:11 port 2525 on 127.0.0.1 is already used by listener "submission" (0.0.0.0:2525)`], 'in-process');
 });
 
 test('several problems: one line each, in file order', async (t) => {

@@ -16,3 +16,24 @@ export async function cli(args: string[], input?: string, env: Record<string, st
     queue.shift()?.();
   }
 }
+
+/**
+ * Runs the CLI's main() in this process with stdout and stderr captured: the same code as the binary minus
+ * process start-up (~0.3 s each), for tests that check many variants. Use `cli` for exit status and stack checks.
+ */
+export async function cliInProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  const { main } = await import('../../src/cli/main.js');
+  let stdout = '';
+  let stderr = '';
+  const out = process.stdout.write;
+  const err = process.stderr.write;
+  process.stdout.write = ((s: string | Uint8Array) => { stdout += s.toString(); return true; }) as typeof process.stdout.write;
+  process.stderr.write = ((s: string | Uint8Array) => { stderr += s.toString(); return true; }) as typeof process.stderr.write;
+  try {
+    const code = await main(['node', 'phigate', ...args]);
+    return { code, stdout, stderr };
+  } finally {
+    process.stdout.write = out;
+    process.stderr.write = err;
+  }
+}

@@ -5,9 +5,10 @@ import iconv from 'iconv-lite';
 import type { ExtractResult } from './types.js';
 import { pdfText } from './pdf.js';
 import { docxText, xlsxText } from './office.js';
-import { zipEntries } from './zip.js';
+import { zipEntries, zipEntryNames } from './zip.js';
+import { delimitedToLabelledText } from './table.js';
 
-export type Kind = 'text' | 'html' | 'pdf' | 'docx' | 'xlsx' | 'zip' | 'message' | 'image' | 'audio-video' | 'encrypted' | 'binary';
+export type Kind = 'text' | 'table' | 'html' | 'pdf' | 'docx' | 'xlsx' | 'zip' | 'message' | 'image' | 'audio-video' | 'encrypted' | 'binary';
 
 function ext(name: string): string {
   const m = /\.([A-Za-z0-9]{1,8})$/.exec(name);
@@ -25,12 +26,12 @@ function looksLikeText(data: Buffer): boolean {
   return bad <= n * 0.01;
 }
 
-/** Office Open XML inside a ZIP: look for its main part names in the central directory bytes. */
-function officeKind(data: Buffer): 'docx' | 'xlsx' | null {
-  const tail = data.subarray(Math.max(0, data.length - 65536)).toString('latin1');
-  if (tail.includes('word/document.xml')) return 'docx';
-  if (tail.includes('xl/workbook.xml')) return 'xlsx';
-  return null;
+/** A ZIP container is Office Open XML when its own entries include the main part. */
+async function zipKind(data: Buffer): Promise<'docx' | 'xlsx' | 'zip'> {
+  const names = await zipEntryNames(data);
+  if (names?.includes('word/document.xml')) return 'docx';
+  if (names?.includes('xl/workbook.xml')) return 'xlsx';
+  return 'zip';
 }
 
 export function classify(contentType: string, name: string, data: Buffer): Kind {
@@ -38,12 +39,13 @@ export function classify(contentType: string, name: string, data: Buffer): Kind 
   const e = ext(name);
   const head = data.subarray(0, 8).toString('latin1');
   if (head.startsWith('%PDF')) return 'pdf';
-  if (head.startsWith('PK\x03\x04') || head.startsWith('PK\x05\x06')) return officeKind(data) ?? 'zip';
+  if (head.startsWith('PK\x03\x04') || head.startsWith('PK\x05\x06')) return 'zip';
   if (/^\x89PNG|^GIF8|^\xff\xd8\xff|^II\*\x00|^MM\x00\*|^RIFF/.test(head) || ct.startsWith('image/')) return 'image';
   if (ct.startsWith('audio/') || ct.startsWith('video/')) return 'audio-video';
   if (ct === 'message/rfc822' || e === 'eml') return 'message';
   if (/pgp-encrypted|pkcs7-mime|x-pkcs7-mime/.test(ct) || ['gpg', 'pgp', 'p7m', 'asc'].includes(e) && head.startsWith('-----BEGIN PGP MESSAGE')) return 'encrypted';
   if (ct === 'text/html' || e === 'html' || e === 'htm') return 'html';
+  if (ct === 'text/csv' || ct === 'text/tab-separated-values' || e === 'csv' || e === 'tsv') return 'table';
   if (ct.startsWith('text/') || ['txt', 'csv', 'tsv', 'json', 'xml', 'log', 'md', 'ics', 'vcf', 'hl7', 'rtf'].includes(e)) return 'text';
   if (looksLikeText(data)) return 'text';
   return 'binary';
@@ -56,7 +58,9 @@ export function decodeText(data: Buffer, charset: string | undefined): string {
 }
 
 export function htmlToText(html: string): string {
-  return convert(html, {
+  // keep cell and row boundaries: "<td>Member ID</td><td>W29...</td>" must not read "Member IDW29..."
+  const spaced = html.replace(/<\/(td|th)\s*>/gi, ' </$1>').replace(/<\/tr\s*>/gi, '\n</tr>');
+  return convert(spaced, {
     wordwrap: false,
     selectors: [
       { selector: 'a', options: { ignoreHref: true } },
@@ -70,11 +74,15 @@ export function htmlToText(html: string): string {
 export async function extract(kind: Kind, data: Buffer, charset: string | undefined, maxChars: number): Promise<ExtractResult> {
   switch (kind) {
     case 'text': return { kind: 'text', text: decodeText(data, charset).slice(0, maxChars) };
+    case 'table': return { kind: 'text', text: delimitedToLabelledText(decodeText(data, charset).slice(0, maxChars)) };
     case 'html': return { kind: 'text', text: htmlToText(decodeText(data, charset)).slice(0, maxChars) };
     case 'pdf': return pdfText(data, maxChars);
     case 'docx': return docxText(data, maxChars);
     case 'xlsx': return xlsxText(data, maxChars);
-    case 'zip': return zipEntries(data);
+    case 'zip': {
+      const k = await zipKind(data);
+      return k === 'zip' ? zipEntries(data) : extract(k, data, charset, maxChars);
+    }
     case 'message': return { kind: 'message', data };
     case 'image': return { kind: 'unscanned', reason: 'image' };
     case 'audio-video': return { kind: 'unscanned', reason: 'audio-video' };

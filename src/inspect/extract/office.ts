@@ -1,5 +1,6 @@
 // Owns DOCX (mammoth) and XLSX (exceljs) text extraction.
 import type { ExtractResult } from './types.js';
+import { rowsToLabelledText } from './table.js';
 
 // Loaded on first use: most messages have no Office attachment, and `phigate scan` must start fast.
 const mammothLib = () => import('mammoth').then((m) => m.default ?? m);
@@ -20,22 +21,20 @@ export async function xlsxText(data: Buffer, maxChars: number): Promise<ExtractR
     const ExcelJS = await excelLib();
     const wb = new ExcelJS.Workbook();
     await wb.xlsx.load(data as unknown as ArrayBuffer);
-    const lines: string[] = [];
+    const sheets: string[] = [];
     let total = 0;
     wb.eachSheet((sheet) => {
+      const rows: string[][] = [];
       sheet.eachRow({ includeEmpty: false }, (row) => {
         if (total > maxChars) return;
         const cells: string[] = [];
-        row.eachCell({ includeEmpty: false }, (cell) => {
-          const v = cell.text ?? '';
-          cells.push(String(v));
-        });
-        const line = cells.join('\t');
-        total += line.length + 1;
-        lines.push(line);
+        row.eachCell({ includeEmpty: true }, (cell, col) => { cells[col - 1] = String(cell.text ?? ''); });
+        total += cells.join('\t').length + 1;
+        rows.push(Array.from(cells, (c) => c ?? ''));
       });
+      sheets.push(rowsToLabelledText(rows));
     });
-    return { kind: 'text', text: lines.join('\n').slice(0, maxChars) };
+    return { kind: 'text', text: sheets.join('\n\n').slice(0, maxChars) };
   } catch {
     return { kind: 'unscanned', reason: 'unreadable' };
   }

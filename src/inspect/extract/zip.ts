@@ -53,3 +53,21 @@ export function zipEntries(data: Buffer, limits: ZipLimits = DEFAULT_ZIP_LIMITS)
     });
   });
 }
+
+/** Names of the entries in a ZIP's central directory (nothing is inflated); null when it is not a readable ZIP. */
+export function zipEntryNames(data: Buffer, max = 5000): Promise<string[] | null> {
+  return new Promise((resolve) => {
+    yauzl.fromBuffer(data, { lazyEntries: true }, (err, zip) => {
+      if (err || !zip) return resolve(null);
+      const names: string[] = [];
+      zip.on('error', () => resolve(null));
+      zip.on('end', () => { zip.close(); resolve(names); });
+      zip.on('entry', (e: yauzl.Entry) => {
+        names.push(e.fileName);
+        if (names.length >= max) { zip.close(); return resolve(names); }
+        zip.readEntry();
+      });
+      zip.readEntry();
+    });
+  });
+}
