@@ -53,6 +53,41 @@ export interface Queued extends Received {
   status: RecipientStatus[];
 }
 
+export const ENTITY_TYPES = [
+  'ssn', 'mbi', 'npi', 'dea', 'mrn', 'health_plan_id', 'dob', 'icd10', 'ndc', 'condition', 'medication', 'procedure',
+] as const;
+export type EntityType = (typeof ENTITY_TYPES)[number];
+
+/** One kind of PHI found in one place: a type, a count and a masked sample, never the value. */
+export interface Finding {
+  type: EntityType;
+  where: string;
+  count: number;
+  confidence: number;
+  sample: string;
+}
+
+export interface Unscanned {
+  where: string;
+  reason: 'image' | 'encrypted' | 'unknown-binary' | 'too-large' | 'too-deep' | 'zip-bomb' | 'unreadable' | 'audio-video';
+}
+
+/** What the inspect stage says about a message. `reasons` holds scan-failed when the scan failed closed. */
+export interface ScanFacts {
+  phi: boolean;
+  score: number;
+  reasons: string[];
+  findings: Finding[];
+  unscanned: Unscanned[];
+  scanMs: number;
+  bytesScanned: number;
+}
+
+/** Inspect output: the queued message with its scan. */
+export interface Inspected extends Queued {
+  scan: ScanFacts;
+}
+
 export interface DkimResult {
   signed: boolean;
   domain?: string;

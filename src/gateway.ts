@@ -13,6 +13,8 @@ import { ensureServerCert } from './listener/self-signed.js';
 import { loadUsers, type Users } from './listener/users.js';
 import { Lockout } from './listener/lockout.js';
 import { loadDkimKeys, type DkimKey } from './transform/dkim.js';
+import { loadDictionaries } from './inspect/dictionary.js';
+import { scanMessage } from './inspect/scan.js';
 import { appendDurable, appendInTxn } from './audit/append.js';
 import { newQueueId } from './spool/ids.js';
 import type { Resolver } from './deliver/route.js';
@@ -84,6 +86,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
   let dkimKeys: DkimKey[] = loadDkimKeys(config.dkim);
   let extraCa = config.outbound.caFile ? readFileSync(config.outbound.caFile, 'utf8') : null;
   mkdirSync(config.policies, { recursive: true });
+  const dictionaries = loadDictionaries();
   const store = openStore(config.dataDir);
   const users = usersCache(config.users, log);
   users();
@@ -93,6 +96,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     resolver: opts.resolver ?? systemResolver,
     dkimKeys: () => dkimKeys,
     extraCa: () => extraCa,
+    scan: (bytes) => scanMessage(bytes, { dictionaries }),
   });
   let listeners: RunningListeners;
   try {

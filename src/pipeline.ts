@@ -5,10 +5,10 @@ import { createHash } from 'node:crypto';
 import type { Store } from './store.js';
 import type { Config } from './config/schema.js';
 import type { Logger } from './log.js';
-import { domainOf, type Attempted, type DkimResult, type Queued, type Received, type RecipientOutcome, type RecipientStatus } from './envelope.js';
+import { domainOf, type Inspected, type ScanFacts, type Attempted, type DkimResult, type Queued, type Received, type RecipientOutcome, type RecipientStatus } from './envelope.js';
 import { appendInTxn } from './audit/append.js';
 import type { AuditInput } from './audit/record.js';
-import { commitDurably, getBytes, getEntry, isFinished, listEntries, newEntry, putInTxn, removeInTxn, updateInTxn } from './spool/spool.js';
+import { DERIVED, commitDurably, getBytes, getEntry, isFinished, listEntries, newEntry, putInTxn, removeInTxn, updateInTxn } from './spool/spool.js';
 import { Scheduler } from './spool/scheduler.js';
 import { newQueueId } from './spool/ids.js';
 import { dkimSignBytes, type DkimKey } from './transform/dkim.js';
@@ -26,9 +26,12 @@ export interface PipelineDeps {
   resolver: Resolver & { lookup(host: string): Promise<string[]> };
   dkimKeys: () => DkimKey[];
   extraCa: () => string | null;
+  /** The inspect stage: never throws; a failed scan comes back as phi with reason scan-failed. */
+  scan: (bytes: Buffer) => Promise<ScanFacts>;
 }
 
-const OUT_PREFIX = 'out:';
+const OUT_PREFIX = DERIVED.out;
+const SCAN_PREFIX = DERIVED.scan;
 
 /** The session pool, plus the sessions in use, so stop() can cut off deliveries that outlive its bound. */
 export interface Pipeline {
@@ -90,6 +93,32 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     scheduler.schedule(env.queueId, deps.now());
   }
 
+  /** The scan of a message, made once and kept beside it; audited as `scanned` (types, counts, never values). */
+  async function inspected(entry: Queued): Promise<Inspected | null> {
+    const kept = store.meta.get(SCAN_PREFIX + entry.queueId) as ScanFacts | undefined;
+    if (kept) return { ...entry, scan: kept };
+    if (entry.kind === 'dsn') {
+      const none: ScanFacts = { phi: false, score: 0, reasons: ['internal-dsn'], findings: [], unscanned: [], scanMs: 0, bytesScanned: 0 };
+      return { ...entry, scan: none };
+    }
+    const bytes = getBytes(store, entry.queueId);
+    if (!bytes) return null;
+    const scan = await deps.scan(bytes);
+    await store.env.transaction(() => {
+      store.meta.put(SCAN_PREFIX + entry.queueId, scan);
+      appendInTxn(store, {
+        event: 'scanned', queueId: entry.queueId, messageId: entry.messageId, sender: entry.sender, recipients: entry.recipients,
+        details: {
+          phi: scan.phi, score: scan.score, reasons: scan.reasons, scanMs: scan.scanMs, bytes: scan.bytesScanned,
+          findings: scan.findings.map((f) => ({ type: f.type, where: f.where, count: f.count, confidence: f.confidence })),
+          unscanned: scan.unscanned,
+        },
+      });
+    });
+    log.info({ queueId: entry.queueId, phi: scan.phi, findings: scan.findings.length, unscanned: scan.unscanned.length, scanMs: scan.scanMs }, 'scanned');
+    return { ...entry, scan };
+  }
+
   /** The bytes that leave: DKIM-signed once, kept in the spool so every retry sends the same bytes. */
   async function prepared(entry: Queued): Promise<{ bytes: Buffer; dkim: DkimResult } | null> {
     const cached = store.messages.get(OUT_PREFIX + entry.queueId);
@@ -118,7 +147,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const now = deps.now();
     const due = entry.status.filter((s) => (s.state === 'pending' || s.state === 'deferred') && s.nextAttemptAt <= now);
     if (!due.length) return reschedule(entry);
-    const out = await prepared(entry);
+    const inspectedEntry = await inspected(entry);
+    const out = inspectedEntry ? await prepared(inspectedEntry) : null;
     if (!out) {
       log.error({ queueId }, 'queue entry has no message bytes; recipients bounced');
       return finish(entry, due.map((s) => ({ address: s.address, outcome: 'bounced', reply: 'message bytes missing from the spool', reason: 'spool-missing' })), [], out);
@@ -214,8 +244,6 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       for (const e of events) appendInTxn(store, e);
       if (done) {
         removeInTxn(store, entry.queueId);
-        store.messages.remove(OUT_PREFIX + entry.queueId);
-        store.meta.remove(OUT_PREFIX + entry.queueId);
       } else updateInTxn(store, updated);
     });
     for (const o of outcomes) log.info({ queueId: entry.queueId, outcome: status.find((s) => s.address === o.address)?.state, reason: o.reason }, 'delivery');

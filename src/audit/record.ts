@@ -3,7 +3,7 @@
 import { createHash } from 'node:crypto';
 
 export const AUDIT_EVENTS = [
-  'received', 'queued', 'dkim-signed', 'delivery-attempt', 'delivered', 'deferred', 'bounced', 'dsn-sent',
+  'received', 'queued', 'scanned', 'dkim-signed', 'delivery-attempt', 'delivered', 'deferred', 'bounced', 'dsn-sent',
   'auth-failed', 'auth-locked', 'rejected', 'admin', 'expired',
 ] as const;
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];

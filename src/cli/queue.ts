@@ -83,8 +83,6 @@ export function registerQueue(program: Command): void {
         const open = e.status.filter((s) => s.state === 'deferred' || s.state === 'pending').map((s) => s.address);
         await commitDurably(store, () => {
           removeInTxn(store, id);
-          store.messages.remove(`out:${id}`);
-          store.meta.remove(`out:${id}`);
           appendInTxn(store, { event: 'admin', actor: adminName(), queueId: id, messageId: e.messageId, sender: e.sender, recipients: open, details: { action: 'queue-delete', undelivered: open.length } });
         });
         print(`${id}: deleted (${open.length} recipient(s) were still undelivered)`);

@@ -83,7 +83,7 @@ export function parseConfig(file: string, text: string): Config {
   return resolveConfig(file, raw);
 }
 
-/** Checks the schema cannot express: CIDR syntax, port clashes, at least one listener. */
+/** Checks the schema cannot express: CIDR syntax, port clashes, at least one listener, timer ranges. */
 function semanticProblems(ld: LocatedDoc, raw: Raw): FileProblem[] {
   const out: FileProblem[] = [];
   const at = (path: (string | number)[], message: string) => {
@@ -105,6 +105,12 @@ function semanticProblems(ld: LocatedDoc, raw: Raw): FileProblem[] {
     used.push({ name, host: l.host, port: l.port });
   }
   if (!raw.listen || !['submission', 'smtps', 'relay'].some((n) => raw.listen[n])) at(['listen'], 'at least one listener must be on');
+  // these become timers; Node fires a timer over 2^31-1 ms (~24.8 days) after 1 ms, so an idle timeout of
+  // 30d would drop every client at once
+  for (const path of [['limits', 'idleTimeout'], ['shutdownTimeout'], ['outbound', 'connectTimeout']]) {
+    const v = path.reduce<any>((o, k) => o?.[k], raw);
+    if (v !== undefined && parseDuration(v) > 2 ** 31 - 1) at(path, `"${path[path.length - 1]}" must be at most 24d`);
+  }
   return out;
 }
 

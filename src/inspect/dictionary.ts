@@ -1,4 +1,4 @@
-// Owns the medical dictionaries: data/dictionaries/{medications,conditions,procedures,clinical-services}.txt
+// Owns the medical dictionaries: dictionaries/{medications,conditions,procedures,clinical-services}.txt
 // (and an organisation's extra words) compiled into one phrase trie, plus the known ICD-10-CM code list.
 import { readFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -15,7 +15,7 @@ export interface Dictionaries {
   counts: Record<TermKind, number>;
 }
 
-export const DEFAULT_DICTIONARY_DIR = resolve(import.meta.dirname, '..', '..', '..', 'data', 'dictionaries');
+export const DEFAULT_DICTIONARY_DIR = resolve(import.meta.dirname, '..', '..', '..', 'dictionaries');
 
 const FILES: [TermKind, string][] = [
   ['medication', 'medications.txt'],

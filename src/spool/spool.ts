@@ -20,10 +20,16 @@ export function updateInTxn(store: Store, entry: Queued): void {
   store.queue.put(entry.queueId, entry);
 }
 
-/** Removes a finished entry's bytes and entry. The audit keeps the history. */
+/** Keys of what later stages keep beside a queued message (its scan, its signed bytes and their facts). */
+export const DERIVED = { out: 'out:', scan: 'scan:' } as const;
+
+/** Removes a finished entry: its bytes, its entry and everything derived from it. The audit keeps the history. */
 export function removeInTxn(store: Store, queueId: string): void {
   store.messages.remove(queueId);
   store.queue.remove(queueId);
+  store.messages.remove(DERIVED.out + queueId);
+  store.meta.remove(DERIVED.out + queueId);
+  store.meta.remove(DERIVED.scan + queueId);
 }
 
 export function getEntry(store: Store, queueId: string): Queued | undefined {

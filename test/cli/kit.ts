@@ -1,6 +1,6 @@
 // Shared set-up for the CLI tests: the real `phigate` binary with a known admin name (the audit actor), and the
 // audit as the CLI itself prints it.
-import { cli } from '../helpers/cli.js';
+import { cli, cliInProcess } from '../helpers/cli.js';
 
 export const ACTOR = 'ops-admin-test';
 /** adminName() reads SUDO_USER first, then USER. */
@@ -15,8 +15,13 @@ export interface JsonEvent {
   recipient: string | null; recipients?: string[]; actor: string | null; details: Record<string, unknown>; hash: string;
 }
 
-export async function auditJson(configFile: string, filters: string[] = []): Promise<JsonEvent[]> {
-  const r = await phigate(['audit', 'query', '--config', configFile, '--format', 'json', ...filters]);
+/**
+ * `phigate audit query --format json` with the given filters. In this process by default (the CLI's own code,
+ * without a Node start-up per query); `binary: true` runs bin/phigate.js.
+ */
+export async function auditJson(configFile: string, filters: string[] = [], o: { binary?: boolean } = {}): Promise<JsonEvent[]> {
+  const args = ['audit', 'query', '--config', configFile, '--format', 'json', ...filters];
+  const r = await (o.binary ? phigate(args) : cliInProcess(args));
   if (r.code !== 0) throw new Error(`audit query failed: ${r.stderr}`);
   return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as JsonEvent);
 }

@@ -97,6 +97,12 @@ test('a bad duration says what a duration looks like', async (t) => {
   await expectProblems(t, text2, (f) => [`${f}:${at(text2, 'schedule:', '5x')} "1" must be a duration such as 30s, 5m, 4h or 5d`], 'in-process');
 });
 
+test('a timer duration over 24 days is refused (Node would fire it at once)', async (t) => {
+  const text = BASE.replace('auth:', 'limits:\n  idleTimeout: 30d\nauth:');
+  await expectProblems(t, text, (f) => [`${f}:${at(text, '30d')} "idleTimeout" must be at most 24d`], 'in-process');
+  t.notThrows(() => parseConfig('/x/p.yaml', BASE.replace('auth:', 'limits:\n  idleTimeout: 24d\nauth:')));
+});
+
 test('a port out of range, or not a number', async (t) => {
   const text = BASE.replace('port: 2587', 'port: 70000');
   await expectProblems(t, text, (f) => [`${f}:${at(text, '70000')} "port" must be <= 65535`]);

@@ -21,7 +21,16 @@ export async function cli(args: string[], input?: string, env: Record<string, st
  * Runs the CLI's main() in this process with stdout and stderr captured: the same code as the binary minus
  * process start-up (~0.3 s each), for tests that check many variants. Use `cli` for exit status and stack checks.
  */
-export async function cliInProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+let inProcessLock: Promise<unknown> = Promise.resolve();
+
+export function cliInProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  // one at a time: each swaps process.stdout.write, so two interleaved runs would capture each other's output
+  const run = inProcessLock.then(() => runInProcess(args));
+  inProcessLock = run.catch(() => undefined);
+  return run;
+}
+
+async function runInProcess(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   const { main } = await import('../../src/cli/main.js');
   let stdout = '';
   let stderr = '';
