@@ -59,3 +59,29 @@ export function splitEnhanced(text: string): { enhanced: string; rest: string } 
   const m = /^([245]\.\d{1,3}\.\d{1,3}) (.*)$/s.exec(text);
   return m ? { enhanced: m[1]!, rest: m[2]! } : undefined;
 }
+
+/**
+ * smtp-server answers some protocol errors itself ("Error: need MAIL command"). They are rewritten here so
+ * every reply reads like ours: the right enhanced code and a sentence that says what to do.
+ */
+const BUILTIN: [RegExp, SmtpReply][] = [
+  [/^Error: command not recognized/, r(500, '5.5.2', 'Command not recognized')],
+  [/^Error: too many unrecognized commands/, r(421, '4.7.0', 'Too many unrecognized commands; closing the connection')],
+  [/^Error: too many unauthenticated commands/, r(421, '4.7.0', 'Too many commands without logging in; closing the connection')],
+  [/^Error: send (HELO\/EHLO|LHLO) first/, r(503, '5.5.1', 'Send EHLO (or HELO) first')],
+  [/^Error: need MAIL command/, r(503, '5.5.1', 'Send MAIL FROM before RCPT TO')],
+  [/^Error: need RCPT command/, r(503, '5.5.1', 'Send RCPT TO before DATA')],
+  [/^Error: nested MAIL command/, r(503, '5.5.1', 'A message is already in progress; send RSET to start over')],
+  [/^Error: Bad sender address syntax/, r(501, '5.1.7', 'The sender address is not valid')],
+  [/^Error: Bad recipient address syntax/, r(501, '5.1.3', 'The recipient address is not valid')],
+  [/^Error: No identity changes permitted/, r(503, '5.5.1', 'Already logged in')],
+  [/^Error: Unrecognized authentication type/, r(504, '5.5.4', 'Use AUTH LOGIN or AUTH PLAIN')],
+  [/^Error: TLS already active/, r(503, '5.5.1', 'TLS is already active')],
+  [/Too many connected clients/, r(421, '4.7.0', 'Too many connections to this gateway; try again in a moment')],
+];
+
+/** Our wording for one of smtp-server's own replies, or undefined to leave it as it is. */
+export function rewriteBuiltin(code: number, text: string): SmtpReply | undefined {
+  for (const [re, reply] of BUILTIN) if (re.test(text) && Math.floor(reply.code / 100) === Math.floor(code / 100)) return reply;
+  return undefined;
+}

@@ -63,6 +63,10 @@ function schemaProblems(ld: LocatedDoc, errors: ErrorObject[]): FileProblem[] {
 
 type Raw = Record<string, any>;
 
+function lowerKeys<T>(o: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(Object.entries(o).map(([k, v]) => [k.toLowerCase(), v]));
+}
+
 export function loadConfig(explicit?: string): Config {
   const file = configPath(explicit);
   if (!existsSync(file)) throw new PhigateError('CONFIG_NOT_FOUND', `${file}: config file not found (use --config FILE or PHIGATE_CONFIG)`);
@@ -150,8 +154,9 @@ function resolveConfig(file: string, raw: Raw): Config {
       idleTimeoutMs: parseDuration(limits.idleTimeout ?? '5m'),
     },
     outbound: {
-      routes: { '*': 'mx', ...(out.routes as Record<string, string>) },
-      tls: { '*': 'verify', ...(out.tls as Record<string, TlsLevel>) },
+      // domain names are case-insensitive: keys are lowercased so "Example.NET" matches example.net
+      routes: { '*': 'mx', ...lowerKeys(out.routes as Record<string, string>) },
+      tls: { '*': 'verify', ...lowerKeys(out.tls as Record<string, TlsLevel>) },
       caFile: out.caFile ? path(out.caFile) : null,
       retry: { scheduleMs: (out.retry.schedule as string[]).map(parseDuration), maxAgeMs: parseDuration(out.retry.maxAge) },
       maxConcurrency: out.maxConcurrency ?? 20,

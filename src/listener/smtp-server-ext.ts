@@ -7,7 +7,7 @@
 // All override methods of smtp-server 3.21.x's SMTPConnection; test/listener pins the behaviour.
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
-import { splitEnhanced, REPLIES } from '../smtp-reply.js';
+import { splitEnhanced, rewriteBuiltin, REPLIES } from '../smtp-reply.js';
 
 export interface ExtOptions extends SMTPServerOptions {
   greetingDelayMs?: number;
@@ -51,6 +51,8 @@ class PhigateConnection extends (SMTPConnection as unknown as new (...a: any[]) 
         this.forcedEnhanced = split.enhanced;
         try { return super.send(code, split.rest, context); } finally { this.forcedEnhanced = null; }
       }
+      const ours = rewriteBuiltin(code, data);
+      if (ours) return this.send(ours.code, `${ours.enhanced} ${ours.text}`, context);
       if (code === 538) {
         // smtp-server's non-standard 538 for AUTH before STARTTLS; RFC 3207 says 530 5.7.0
         return this.send(REPLIES.startTlsFirst.code, `${REPLIES.startTlsFirst.enhanced} ${REPLIES.startTlsFirst.text}`, context);
