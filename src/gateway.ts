@@ -13,8 +13,7 @@ import { ensureServerCert } from './listener/self-signed.js';
 import { loadUsers, type Users } from './listener/users.js';
 import { Lockout } from './listener/lockout.js';
 import { loadDkimKeys, type DkimKey } from './transform/dkim.js';
-import { loadDictionaries } from './inspect/dictionary.js';
-import { scanMessage } from './inspect/scan.js';
+import { ScanPool } from './inspect/pool.js';
 import { appendDurable, appendInTxn } from './audit/append.js';
 import { newQueueId } from './spool/ids.js';
 import type { Resolver } from './deliver/route.js';
@@ -86,7 +85,8 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
   let dkimKeys: DkimKey[] = loadDkimKeys(config.dkim);
   let extraCa = config.outbound.caFile ? readFileSync(config.outbound.caFile, 'utf8') : null;
   mkdirSync(config.policies, { recursive: true });
-  const dictionaries = loadDictionaries();
+  // inspect runs in worker threads so scanning never delays an SMTP reply
+  const scanPool = new ScanPool({ timeoutMs: 120_000 });
   const store = openStore(config.dataDir);
   const users = usersCache(config.users, log);
   users();
@@ -96,7 +96,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     resolver: opts.resolver ?? systemResolver,
     dkimKeys: () => dkimKeys,
     extraCa: () => extraCa,
-    scan: (bytes) => scanMessage(bytes, { dictionaries }),
+    scan: (bytes) => scanPool.scan(bytes),
   });
   let listeners: RunningListeners;
   try {
@@ -111,6 +111,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     });
   } catch (e) {
     await pipeline.stop(0);
+    await scanPool.close();
     await store.close();
     throw e;
   }
@@ -146,6 +147,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
       log.info({ timeoutMs: bound }, 'shutting down: no new connections, finishing transactions and deliveries');
       await listeners.close(bound);
       await pipeline.stop(Math.max(0, deadline - Date.now()));
+      await scanPool.close();
       try {
         await appendDurable(store, [{ event: 'admin', actor: 'system', details: { action: 'stop', pid: process.pid } }]);
       } catch { /* store may already be failing; nothing more to do */ }

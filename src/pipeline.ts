@@ -8,7 +8,7 @@ import type { Logger } from './log.js';
 import { domainOf, type Inspected, type ScanFacts, type Attempted, type DkimResult, type Queued, type Received, type RecipientOutcome, type RecipientStatus } from './envelope.js';
 import { appendInTxn } from './audit/append.js';
 import type { AuditInput } from './audit/record.js';
-import { DERIVED, commitDurably, getBytes, getEntry, isFinished, listEntries, newEntry, putInTxn, removeInTxn, updateInTxn } from './spool/spool.js';
+import { DERIVED, commit, commitDurably, getBytes, getEntry, isFinished, listEntries, newEntry, putInTxn, removeInTxn, updateInTxn } from './spool/spool.js';
 import { Scheduler } from './spool/scheduler.js';
 import { newQueueId } from './spool/ids.js';
 import { dkimSignBytes, type DkimKey } from './transform/dkim.js';
@@ -34,6 +34,14 @@ const OUT_PREFIX = DERIVED.out;
 const SCAN_PREFIX = DERIVED.scan;
 
 /** The session pool, plus the sessions in use, so stop() can cut off deliveries that outlive its bound. */
+/** Writes an attempt collects on the way (scan, signed copy, their events) for finish's one transaction. */
+interface PendingWrites {
+  writes: (() => void)[];
+  /** only when some recipient stays queued: the signed copy for the retries */
+  keepIfQueued: (() => void)[];
+  events: AuditInput[];
+}
+
 export interface Pipeline {
   accept(env: Received, bytes: Buffer): Promise<void>;
   /** Re-reads the queue and schedules every unfinished entry (start-up, and periodically for CLI changes). */
@@ -94,7 +102,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   /** The scan of a message, made once and kept beside it; audited as `scanned` (types, counts, never values). */
-  async function inspected(entry: Queued): Promise<Inspected | null> {
+  async function inspected(entry: Queued, pre: PendingWrites): Promise<Inspected | null> {
     const kept = store.meta.get(SCAN_PREFIX + entry.queueId) as ScanFacts | undefined;
     if (kept) return { ...entry, scan: kept };
     if (entry.kind === 'dsn') {
@@ -104,39 +112,39 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const bytes = getBytes(store, entry.queueId);
     if (!bytes) return null;
     const scan = await deps.scan(bytes);
-    await store.env.transaction(() => {
-      store.meta.put(SCAN_PREFIX + entry.queueId, scan);
-      appendInTxn(store, {
-        event: 'scanned', queueId: entry.queueId, messageId: entry.messageId, sender: entry.sender, recipients: entry.recipients,
-        details: {
-          phi: scan.phi, score: scan.score, reasons: scan.reasons, scanMs: scan.scanMs, bytes: scan.bytesScanned,
-          findings: scan.findings.map((f) => ({ type: f.type, where: f.where, count: f.count, confidence: f.confidence })),
-          unscanned: scan.unscanned,
-        },
-      });
+    // written with the attempt's outcome, in one transaction (a crash before it means a fresh scan, no loss)
+    pre.writes.push(() => store.meta.put(SCAN_PREFIX + entry.queueId, scan));
+    pre.events.push({
+      event: 'scanned', queueId: entry.queueId, messageId: entry.messageId, sender: entry.sender, recipients: entry.recipients,
+      details: {
+        phi: scan.phi, score: scan.score, reasons: scan.reasons, scanMs: scan.scanMs, bytes: scan.bytesScanned,
+        findings: scan.findings.map((f) => ({ type: f.type, where: f.where, count: f.count, confidence: f.confidence })),
+        unscanned: scan.unscanned,
+      },
     });
     log.info({ queueId: entry.queueId, phi: scan.phi, findings: scan.findings.length, unscanned: scan.unscanned.length, scanMs: scan.scanMs }, 'scanned');
     return { ...entry, scan };
   }
 
   /** The bytes that leave: DKIM-signed once, kept in the spool so every retry sends the same bytes. */
-  async function prepared(entry: Queued): Promise<{ bytes: Buffer; dkim: DkimResult } | null> {
+  async function prepared(entry: Queued, pre: PendingWrites): Promise<{ bytes: Buffer; dkim: DkimResult } | null> {
     const cached = store.messages.get(OUT_PREFIX + entry.queueId);
     const meta = store.meta.get(OUT_PREFIX + entry.queueId) as DkimResult | undefined;
     if (cached && meta) return { bytes: Buffer.from(cached), dkim: meta };
     const original = getBytes(store, entry.queueId);
     if (!original) return null;
     const signed = await dkimSignBytes(original, entry.fromDomain, deps.dkimKeys());
-    await store.env.transaction(() => {
+    // kept for retries only: a message delivered at the first attempt never stores a second copy
+    pre.keepIfQueued.push(() => {
       store.messages.put(OUT_PREFIX + entry.queueId, signed.bytes);
       store.meta.put(OUT_PREFIX + entry.queueId, signed.dkim);
-      if (signed.dkim.signed) {
-        appendInTxn(store, {
-          event: 'dkim-signed', queueId: entry.queueId, messageId: entry.messageId, sender: entry.sender,
-          details: { domain: signed.dkim.domain, selector: signed.dkim.selector, algorithm: signed.dkim.algorithm },
-        });
-      }
     });
+    if (signed.dkim.signed) {
+      pre.events.push({
+        event: 'dkim-signed', queueId: entry.queueId, messageId: entry.messageId, sender: entry.sender,
+        details: { domain: signed.dkim.domain, selector: signed.dkim.selector, algorithm: signed.dkim.algorithm },
+      });
+    }
     return signed;
   }
 
@@ -147,11 +155,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const now = deps.now();
     const due = entry.status.filter((s) => (s.state === 'pending' || s.state === 'deferred') && s.nextAttemptAt <= now);
     if (!due.length) return reschedule(entry);
-    const inspectedEntry = await inspected(entry);
-    const out = inspectedEntry ? await prepared(inspectedEntry) : null;
+    const pre: PendingWrites = { writes: [], keepIfQueued: [], events: [] };
+    const inspectedEntry = await inspected(entry, pre);
+    const out = inspectedEntry ? await prepared(inspectedEntry, pre) : null;
     if (!out) {
       log.error({ queueId }, 'queue entry has no message bytes; recipients bounced');
-      return finish(entry, due.map((s) => ({ address: s.address, outcome: 'bounced', reply: 'message bytes missing from the spool', reason: 'spool-missing' })), [], out);
+      return finish(entry, due.map((s) => ({ address: s.address, outcome: 'bounced', reply: 'message bytes missing from the spool', reason: 'spool-missing' })), [], out, pre);
     }
     const byDomain = new Map<string, string[]>();
     for (const s of due) {
@@ -161,14 +170,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const deliverDeps: DeliverDeps = { resolver: deps.resolver, pool, routes: c.outbound.routes };
     const results = await Promise.all([...byDomain].map(([domain, recipients]) =>
       deliverBatch({ queueId, domain, sender: entry.sender, recipients, bytes: out.bytes, level: tlsLevelFor(domain, c.outbound.tls) }, deliverDeps)));
-    return finish(entry, results.flatMap((r) => r.outcomes), results, out);
+    return finish(entry, results.flatMap((r) => r.outcomes), results, out, pre);
   }
 
-  async function finish(entry: Queued, outcomes: RecipientOutcome[], results: (Attempted & { attempts?: unknown[] })[], out: { dkim: DkimResult } | null): Promise<void> {
+  /** One write transaction per attempt: the scan, the signature and the outcome land together. */
+  async function finish(entry: Queued, outcomes: RecipientOutcome[], results: (Attempted & { attempts?: unknown[] })[], out: { dkim: DkimResult } | null, pre: PendingWrites): Promise<void> {
     const c = deps.config();
     const now = deps.now();
     const nowDate = new Date(now);
-    const events: AuditInput[] = [];
+    const events: AuditInput[] = [...pre.events];
     const base = { queueId: entry.queueId, messageId: entry.messageId, sender: entry.sender };
     for (const r of results) {
       events.push({
@@ -236,7 +246,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       events.push({ event: 'dsn-sent', ...base, recipients: bounced.map((b) => b.status.address), details: { dsnQueueId: dsnId, dsnMessageId: built.messageId, to: entry.sender } });
     }
     const done = isFinished(updated);
-    await commitDurably(store, () => {
+    // not waiting for the fsync: a crash before it means another attempt (at least once), never a loss
+    await commit(store, () => {
+      for (const w of pre.writes) w();
+      if (!done) for (const w of pre.keepIfQueued) w();
       if (dsn) {
         putInTxn(store, newEntry(dsn.env, now), dsn.bytes);
         for (const e of receivedEvents(dsn.env)) appendInTxn(store, e);
@@ -245,7 +258,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       if (done) {
         removeInTxn(store, entry.queueId);
       } else updateInTxn(store, updated);
-    });
+    }, { durable: false });
     for (const o of outcomes) log.info({ queueId: entry.queueId, outcome: status.find((s) => s.address === o.address)?.state, reason: o.reason }, 'delivery');
     if (dsn) scheduler.schedule(dsn.env.queueId, now);
     if (!done) reschedule(updated);

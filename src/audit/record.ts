@@ -37,11 +37,21 @@ export interface AuditRecord {
   hash: string;
 }
 
+/**
+ * Canonical JSON: keys sorted, and exactly JSON's view of every value (toJSON honoured, undefined array items
+ * as null, undefined properties left out), so a record hashes the same before it is stored and after.
+ */
 export function canonical(value: unknown): string {
-  if (value === null || typeof value !== 'object') return JSON.stringify(value ?? null);
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value !== null && typeof value === 'object' && typeof (value as { toJSON?: unknown }).toJSON === 'function') {
+    return canonical((value as { toJSON: () => unknown }).toJSON());
+  }
+  if (value === null || typeof value !== 'object') {
+    const j = JSON.stringify(value);
+    return j === undefined ? 'null' : j;
+  }
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined || typeof v === 'function' ? 'null' : canonical(v))).join(',')}]`;
   const obj = value as Record<string, unknown>;
-  const keys = Object.keys(obj).filter((k) => obj[k] !== undefined).sort();
+  const keys = Object.keys(obj).filter((k) => obj[k] !== undefined && typeof obj[k] !== 'function').sort();
   return `{${keys.map((k) => `${JSON.stringify(k)}:${canonical(obj[k])}`).join(',')}}`;
 }
 
@@ -52,7 +62,7 @@ function asStored<T>(value: T): T {
 
 export function hashRecord(rec: Omit<AuditRecord, 'hash'>): string {
   // Hash the record as the store will return it, so a detail JSON rewrites cannot break the chain.
-  const body = asStored(rec) as Partial<AuditRecord>;
+  const body: Partial<AuditRecord> = { ...rec };
   delete body.hash;
   return createHash('sha256').update(rec.prev).update('\n').update(canonical(body)).digest('hex');
 }

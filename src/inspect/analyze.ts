@@ -24,6 +24,13 @@ export interface UnitInput {
   headers?: { listUnsubscribe: boolean; precedenceBulk: boolean };
 }
 
+/** Whether the sorted positions hold one in [start, end): a binary search, not a scan. */
+function anyIn(sorted: number[], start: number, end: number): boolean {
+  let lo = 0, hi = sorted.length;
+  while (lo < hi) { const mid = (lo + hi) >> 1; if (sorted[mid]! < start) lo = mid + 1; else hi = mid; }
+  return lo < sorted.length && sorted[lo]! < end;
+}
+
 const APPOINTMENT_WORD = /\b(?:appointment|appt|visit|consult(?:ation)?|session|admission|referral|scheduled|check-?in)\b/i;
 
 const KIND_TYPE: Record<Exclude<TermKind, 'service'>, Hit['type']> = { condition: 'condition', medication: 'medication', procedure: 'procedure' };
@@ -34,18 +41,24 @@ export function analyzeUnit(u: UnitInput, dict: Dictionaries): UnitAnalysis {
   const healthAt: number[] = [];
   const serviceAt: number[] = [];
   for (const h of hits) if (h.type === 'icd10' || h.type === 'ndc') healthAt.push(h.index);
+  // one hit per distinct term (findings count distinct values); every position still counts for context
+  const firstAt = new Map<number, { index: number; length: number }>();
   dict.trie.scan(u.text, (m) => {
     const term = dict.terms[m.id]!;
     if (term.kind === 'service') { services++; serviceAt.push(m.index); return; }
     healthAt.push(m.index);
-    hits.push({ type: KIND_TYPE[term.kind], index: m.index, length: m.length, confidence: 0.9, sample: maskTerm(term.canonical), key: `${term.kind}:${term.canonical}` });
+    if (!firstAt.has(m.id)) firstAt.set(m.id, { index: m.index, length: m.length });
   });
+  for (const [id, at] of firstAt) {
+    const term = dict.terms[id]!;
+    hits.push({ type: KIND_TYPE[term.kind as Exclude<TermKind, 'service'>], index: at.index, length: at.length, confidence: 0.9, sample: maskTerm(term.canonical), key: `${term.kind}:${term.canonical}` });
+  }
   const signals = readSignals(u.text, u.headers ?? { listUnsubscribe: false, precedenceBulk: false });
   // a clinical service counts as health information in a sentence about an appointment ("your cardiology
   // visit"), not in a clinic's name ("a balance with Riverside Family Medicine")
+  healthAt.sort((a, b) => a - b);
   const inSentence = (s: { start: number; end: number }) =>
-    healthAt.some((i) => i >= s.start && i < s.end) ||
-    (serviceAt.some((i) => i >= s.start && i < s.end) && APPOINTMENT_WORD.test(u.text.slice(s.start, s.end)));
+    anyIn(healthAt, s.start, s.end) || (anyIn(serviceAt, s.start, s.end) && APPOINTMENT_WORD.test(u.text.slice(s.start, s.end)));
   let ownHealth: UnitAnalysis['ownHealth'] = null;
   for (const s of signals.secondPerson) {
     if (inSentence(s)) {

@@ -37,7 +37,7 @@ export function parseDictionary(text: string): string[][] {
 }
 
 export function buildDictionaries(sources: { kind: TermKind; lines: string[][] }[], icd10: string[]): Dictionaries {
-  const trie = new PhraseTrie(1 << 14);
+  const trie = new PhraseTrie(1 << 16);
   const terms: Term[] = [];
   const counts: Record<TermKind, number> = { condition: 0, medication: 0, procedure: 0, service: 0 };
   for (const src of sources) {

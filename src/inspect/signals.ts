@@ -32,7 +32,7 @@ const GREETING = new RegExp('(?:^|\\n)\\s*' + ci("(?:dear|hi|hello|hey|good\\s+(
 /** A letter that opens with just "Mr. Brooks," or "Ms. Chen:" on its own line. */
 const SALUTATION_LINE = /(?:^|\n)[ \t]*(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.?[ \t]+\p{Lu}[\p{L}'’-]+(?:[ \t]+\p{Lu}[\p{L}'’-]+)?[ \t]*[,:][ \t]*\r?\n/u;
 const GENERIC_GREETING = /^(?:patients?|valued|customers?|members?|friends?|all|team|colleagues?|parents?|families|family|everyone|sir|madam|neighbors?|neighbours?|readers?|subscribers?|staff|community|clients?|participants?|providers?|partners?|there|folks|doctors?|physicians?|nurses?|hr|it|support|hiring|residents?|shoppers?|guests?|users?)$/i;
-const THIRD_PERSON = /\b(?:he|she|his|her|him|hers)\b/i;
+const THIRD_PERSON_ALL = /\b(?:he|she|his|her|him|hers)\b/gi;
 const SECOND_PERSON = /\b(?:your|you(?:'re|'ve| are| were| have| had| will| need| may| can| should)?)\b/gi;
 // A second-person sentence states a fact about the reader (not a generic call to action) when it says what
 // their thing is/was, that they are scheduled/due/diagnosed, or that their refill/result is ready or back.
@@ -54,11 +54,41 @@ const APPOINTMENT = /\b(?:appointment|appt|visit|consult(?:ation)?|procedure|sur
 const RESULT = /\b(?:results?|came back|tested (?:positive|negative)|(?:positive|negative) for|abnormal|elevated|out of range|levels? (?:of|was|were|is)|reading)\b/i;
 const BULK = /\b(?:unsubscribe|opt[- ]out|manage (?:your )?(?:email )?preferences|view (?:this email )?in (?:your )?browser|newsletter|you are receiving this|you received this|mailing list|update your preferences|sponsored|promo(?:tion)?(?:al)? code|% off|learn more at|webinar|register now|sign up today|subscribe)\b/i;
 
-function sentences(text: string): { start: number; end: number }[] {
+/** Is position i the end of a sentence: . ! ? (not a decimal point) or a blank line? */
+function endsAt(text: string, i: number): boolean {
+  const c = text.charCodeAt(i);
+  if (c === 33 || c === 63) return true; // ! ?
+  if (c === 46) { const n = text.charCodeAt(i + 1); return !(n >= 48 && n <= 57); } // . not before a digit
+  if (c === 10) { let j = i + 1; while (text.charCodeAt(j) === 32 || text.charCodeAt(j) === 9 || text.charCodeAt(j) === 13) j++; return text.charCodeAt(j) === 10; }
+  return false;
+}
+
+/**
+ * The sentence around position i: from just after the previous end to the next one (single line breaks are
+ * wrapping, not ends). Bounded to 600 characters each way.
+ */
+export function sentenceAround(text: string, i: number): { start: number; end: number } {
+  let start = i;
+  const minStart = Math.max(0, i - 600);
+  while (start > minStart && !endsAt(text, start - 1)) start--;
+  let end = i;
+  const maxEnd = Math.min(text.length, i + 600);
+  while (end < maxEnd && !endsAt(text, end)) end++;
+  return { start, end: Math.min(text.length, end + 1) };
+}
+
+/** Sentences holding a match of `re` (global), each once, at most `max`. */
+function sentencesWith(text: string, re: RegExp, max = 2000): { start: number; end: number }[] {
   const out: { start: number; end: number }[] = [];
-  // sentences end at . ! ? or a blank line; single line breaks are wrapping, not ends
-  const re = /(?:[^.!?\n]|\n(?![ \t]*\n)|\.(?=\d))+(?:[.!?]+|\n[ \t]*\n|$)/g;
-  for (const m of text.matchAll(re)) if (m[0].trim()) out.push({ start: m.index!, end: m.index! + m[0].length });
+  let lastEnd = -1;
+  re.lastIndex = 0;
+  for (const m of text.matchAll(re)) {
+    if (m.index! < lastEnd) continue;
+    const s = sentenceAround(text, m.index!);
+    out.push(s);
+    lastEnd = s.end;
+    if (out.length >= max) break;
+  }
   return out;
 }
 
@@ -67,14 +97,11 @@ export function readSignals(text: string, headers: { listUnsubscribe: boolean; p
   const greetingName = [...head.matchAll(GREETING)].some((m) => !GENERIC_GREETING.test(m[1]!)) || SALUTATION_LINE.test(head);
   const secondPerson: Signals['secondPerson'] = [];
   const thirdPerson: Signals['thirdPerson'] = [];
-  for (const s of sentences(text)) {
-    const sentence = text.slice(s.start, s.end);
-    SECOND_PERSON.lastIndex = 0;
-    if (SECOND_PERSON.test(sentence)) secondPerson.push({ ...s, specific: isSpecific(sentence) });
-    if (THIRD_PERSON.test(sentence)) thirdPerson.push(s);
-  }
+  for (const s of sentencesWith(text, SECOND_PERSON)) secondPerson.push({ ...s, specific: isSpecific(text.slice(s.start, s.end)) });
+  for (const s of sentencesWith(text, THIRD_PERSON_ALL)) thirdPerson.push(s);
   let addr = false;
-  for (const m of text.matchAll(new RegExp(ADDRESS_LINE.source, 'giu'))) {
+  // only an address with a label ("Ship to:", "home address") counts, so look for one only where a label is
+  for (const m of ADDRESS_LABEL.test(text) ? text.matchAll(new RegExp(ADDRESS_LINE.source, 'giu')) : []) {
     const b = text.slice(Math.max(0, m.index! - 80), m.index!);
     if (ADDRESS_LABEL.test(b) || PATIENT_NAME.test(b.split('\n').slice(-2).join('\n'))) { addr = true; break; }
   }

@@ -47,12 +47,20 @@ export function listEntries(store: Store): Queued[] {
   return out;
 }
 
-/** Runs `writes` in a batched write transaction and resolves only once that commit is synced to disk. */
-export async function commitDurably<T>(store: Store, writes: () => T): Promise<T> {
+/**
+ * Runs `writes` in one write transaction of lmdb's async batch, which groups concurrent callers into one commit
+ * (and, with `durable`, one fsync: resolves only once the commit is synced to disk).
+ */
+export async function commit<T>(store: Store, writes: () => T, opts: { durable: boolean }): Promise<T> {
   let result!: T;
   await store.env.transaction(() => { result = writes(); });
-  await store.durable();
+  if (opts.durable) await store.durable();
   return result;
+}
+
+/** Runs `writes` in one write transaction and resolves only once that commit is synced to disk. */
+export function commitDurably<T>(store: Store, writes: () => T): Promise<T> {
+  return commit(store, writes, { durable: true });
 }
 
 export function isFinished(entry: Queued): boolean {

@@ -1,0 +1,84 @@
+// Owns the pool of inspect worker threads: hands each message to the least busy worker and fails closed when a
+// worker errors, dies or does not answer in time (the message is then PHI with reason scan-failed).
+import { Worker } from 'node:worker_threads';
+import { availableParallelism } from 'node:os';
+import type { ScanFacts } from '../envelope.js';
+
+interface Pending { resolve: (r: ScanFacts) => void; timer: NodeJS.Timeout; worker: Slot }
+interface Slot { worker: Worker; busy: number }
+
+export interface ScanPoolOptions { size?: number; timeoutMs?: number; dictionaryDir?: string }
+
+export function failedScan(reason: string, bytes: number): ScanFacts {
+  return { phi: true, score: 1, reasons: ['scan-failed', reason], findings: [], unscanned: [], scanMs: 0, bytesScanned: bytes };
+}
+
+export class ScanPool {
+  private slots: Slot[] = [];
+  private pending = new Map<number, Pending>();
+  private nextId = 1;
+  private closed = false;
+  private readonly timeoutMs: number;
+
+  constructor(private readonly opts: ScanPoolOptions = {}) {
+    this.timeoutMs = opts.timeoutMs ?? 60_000;
+    const size = opts.size ?? Math.max(1, availableParallelism() - 1);
+    for (let i = 0; i < size; i++) this.slots.push(this.spawn());
+  }
+
+  private spawn(): Slot {
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { dictionaryDir: this.opts.dictionaryDir } });
+    const slot: Slot = { worker, busy: 0 };
+    worker.unref();
+    worker.on('message', (m: { id?: number; result?: ScanFacts; error?: string }) => {
+      if (m.id === undefined) return;
+      const p = this.pending.get(m.id);
+      if (!p) return;
+      this.pending.delete(m.id);
+      clearTimeout(p.timer);
+      slot.busy--;
+      p.resolve(m.result ?? failedScan(`scanner error: ${m.error ?? 'unknown'}`, 0));
+    });
+    const fail = (why: string) => {
+      for (const [id, p] of this.pending) {
+        if (p.worker !== slot) continue;
+        this.pending.delete(id);
+        clearTimeout(p.timer);
+        p.resolve(failedScan(why, 0));
+      }
+      if (!this.closed) {
+        const i = this.slots.indexOf(slot);
+        if (i >= 0) this.slots[i] = this.spawn();
+      }
+    };
+    worker.on('error', (e) => fail(`scanner crashed: ${e.message}`));
+    worker.on('exit', (code) => { if (!this.closed) fail(`scanner exited (${code})`); });
+    return slot;
+  }
+
+  /** Never rejects: a scan that cannot be made is reported as PHI (fail closed). */
+  scan(bytes: Buffer): Promise<ScanFacts> {
+    if (this.closed) return Promise.resolve(failedScan('scanner stopped', bytes.length));
+    const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
+    const id = this.nextId++;
+    return new Promise<ScanFacts>((resolve) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        slot.busy--;
+        resolve(failedScan('time budget exceeded', bytes.length));
+        // a worker stuck on one message is replaced, so the next messages are not stuck behind it
+        void slot.worker.terminate();
+      }, this.timeoutMs);
+      timer.unref();
+      this.pending.set(id, { resolve, timer, worker: slot });
+      slot.busy++;
+      slot.worker.postMessage({ id, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const [id, p] of this.pending) { clearTimeout(p.timer); p.resolve(failedScan('scanner stopped', 0)); this.pending.delete(id); }
+    await Promise.all(this.slots.map((s) => s.worker.terminate()));
+  }
+}
