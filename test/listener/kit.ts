@@ -54,4 +54,4 @@ export function nothingAccepted(gw: Gateway): boolean {
 }
 
 /** A human sentence: words, not just a code or a token. */
-export const SENTENCE = /^[A-Z][A-Za-z']*:? [a-z].*[a-z]/;
+export const SENTENCE = /^[A-Z][A-Za-z']*:? \S.*[a-z]/;
