@@ -14,7 +14,7 @@ import { loadUsers, type Users } from './listener/users.js';
 import { Lockout } from './listener/lockout.js';
 import { loadDkimKeys, type DkimKey } from './transform/dkim.js';
 import { ScanPool } from './inspect/pool.js';
-import { appendDurable, appendInTxn } from './audit/append.js';
+import { appendDurable } from './audit/append.js';
 import { newQueueId } from './spool/ids.js';
 import type { Resolver } from './deliver/route.js';
 import { PhigateError } from './errors.js';
@@ -105,7 +105,8 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
       newQueueId: () => newQueueId(now()),
       accept: (env, bytes) => pipeline.accept(env, bytes),
       audit: (e) => {
-        store.env.transaction(() => { appendInTxn(store, { event: e.event, sender: e.sender ?? null, recipient: e.recipient ?? null, details: e.details }); })
+        // synced like every other audit event; the SMTP reply does not wait for it
+        appendDurable(store, [{ event: e.event, sender: e.sender ?? null, recipient: e.recipient ?? null, details: e.details }])
           .catch((err: Error) => log.error({ err: err.message }, 'audit append failed'));
       },
     });
@@ -132,7 +133,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
         dkimKeys = keys;
         config = { ...config, outbound: next.outbound, dkim: next.dkim };
         users(true);
-        log.info({}, 'reloaded users, DKIM keys and outbound settings (listener changes need a restart)');
+        log.info({}, 'reloaded users, DKIM keys and outbound settings (listener changes and outbound.maxConcurrency need a restart)');
       } catch (e) {
         log.error({ err: (e as Error).message }, 'reload failed; the previous configuration stays in force');
       }

@@ -75,11 +75,9 @@ function nextAttempt(entry: Queued, attempts: number, now: number, c: Config): n
 export function createPipeline(deps: PipelineDeps): Pipeline {
   const { store, log } = deps;
   const cfg0 = deps.config();
-  const pool = new SessionPool({
-    heloName: cfg0.outbound.heloName,
-    connectTimeoutMs: cfg0.outbound.connectTimeoutMs,
-    extraCa: deps.extraCa(),
-    maxPerHost: cfg0.outbound.maxPerHost,
+  const pool = new SessionPool(() => {
+    const c = deps.config();
+    return { heloName: c.outbound.heloName, connectTimeoutMs: c.outbound.connectTimeoutMs, extraCa: deps.extraCa(), maxPerHost: c.outbound.maxPerHost };
   });
   const scheduler = new Scheduler({
     now: deps.now,

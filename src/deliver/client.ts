@@ -92,7 +92,12 @@ export class SessionPool {
   private connecting = new Set<SMTPConnection>();
   private sending = new Map<Session, (e: Error) => void>();
 
-  constructor(private readonly o: ClientOptions) {}
+  /** Options are read at each use, so a reload (new CA file, HELO name, limits) applies to the next session. */
+  constructor(private readonly options: ClientOptions | (() => ClientOptions)) {}
+
+  private get o(): ClientOptions {
+    return typeof this.options === 'function' ? this.options() : this.options;
+  }
 
   private async slot(key: string): Promise<void> {
     while ((this.live.get(key) ?? 0) >= this.o.maxPerHost) {
