@@ -109,7 +109,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
     const bytes = getBytes(store, entry.queueId);
     if (!bytes) return null;
-    const scan = await deps.scan(bytes);
+    const scan = await deps.scan(bytes); // the pool may take these bytes (transfer); they are not used again
     // written with the attempt's outcome, in one transaction (a crash before it means a fresh scan, no loss)
     pre.writes.push(() => store.meta.put(SCAN_PREFIX + entry.queueId, scan));
     pre.events.push({
@@ -128,7 +128,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   async function prepared(entry: Queued, pre: PendingWrites): Promise<{ bytes: Buffer; dkim: DkimResult } | null> {
     const cached = store.messages.get(OUT_PREFIX + entry.queueId);
     const meta = store.meta.get(OUT_PREFIX + entry.queueId) as DkimResult | undefined;
-    if (cached && meta) return { bytes: Buffer.from(cached), dkim: meta };
+    if (cached && meta) return { bytes: cached, dkim: meta };
     const original = getBytes(store, entry.queueId);
     if (!original) return null;
     const signed = await dkimSignBytes(original, entry.fromDomain, deps.dkimKeys());

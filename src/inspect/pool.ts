@@ -56,23 +56,30 @@ export class ScanPool {
     return slot;
   }
 
-  /** Never rejects: a scan that cannot be made is reported as PHI (fail closed). */
+  /**
+   * Never rejects: a scan that cannot be made is reported as PHI (fail closed). Takes ownership of `bytes`:
+   * a buffer that owns its memory is moved to the worker, not copied.
+   */
   scan(bytes: Buffer): Promise<ScanFacts> {
     if (this.closed) return Promise.resolve(failedScan('scanner stopped', bytes.length));
     const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
     const id = this.nextId++;
+    const size = bytes.length;
     return new Promise<ScanFacts>((resolve) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
         slot.busy--;
-        resolve(failedScan('time budget exceeded', bytes.length));
+        resolve(failedScan('time budget exceeded', size));
         // a worker stuck on one message is replaced, so the next messages are not stuck behind it
         void slot.worker.terminate();
       }, this.timeoutMs);
       timer.unref();
       this.pending.set(id, { resolve, timer, worker: slot });
       slot.busy++;
-      slot.worker.postMessage({ id, bytes: new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength) });
+      // a buffer that owns its whole memory moves to the worker without a copy; the caller must not reuse it
+      const view = new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.byteLength > 8192;
+      slot.worker.postMessage({ id, bytes: view }, own ? [bytes.buffer as ArrayBuffer] : []);
     });
   }
 

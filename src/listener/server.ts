@@ -165,14 +165,17 @@ function buildListener(l: ListenerConfig, deps: ListenerDeps, perIp: Map<string,
         const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
         const recipients = session.envelope.rcptTo.map((r) => r.address);
         if (stream.sizeExceeded) return cb(reject('messageTooBig', session, { size: length, max: config.limits.maxMessageSize }, { sender }));
-        const body = Buffer.concat(chunks, length);
-        const facts = readHeaderFacts(body);
+        // the header block is in the first chunks; the body is copied once, behind the trace headers
+        let headLen = 0, headChunks = 0;
+        while (headChunks < chunks.length && headLen < 256 * 1024) headLen += chunks[headChunks++]!.length;
+        const facts = readHeaderFacts(headChunks === 1 ? chunks[0]! : Buffer.concat(chunks.slice(0, headChunks), headLen));
         if (facts.receivedCount >= config.limits.maxReceivedHeaders) return cb(reject('mailLoop', session, { received: facts.receivedCount }, { sender }));
         const client = sessionClient(l, session);
         const queueId = deps.newQueueId();
         const now = new Date(deps.now());
         const trace = traceHeaders(facts, client, config.hostname, queueId, recipients, now);
-        const bytes = Buffer.concat([Buffer.from(trace.text, 'latin1'), body]);
+        const traceBuf = Buffer.from(trace.text, 'latin1');
+        const bytes = Buffer.concat([traceBuf, ...chunks], traceBuf.length + length);
         const env: Received = {
           queueId,
           kind: 'message',

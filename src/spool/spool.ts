@@ -36,9 +36,9 @@ export function getEntry(store: Store, queueId: string): Queued | undefined {
   return store.queue.get(queueId) as Queued | undefined;
 }
 
+/** The message bytes: a fresh copy (lmdb copies out of the map), the caller's to keep or hand on. */
 export function getBytes(store: Store, queueId: string): Buffer | undefined {
-  const b = store.messages.get(queueId);
-  return b ? Buffer.from(b) : undefined;
+  return store.messages.get(queueId) ?? undefined;
 }
 
 export function listEntries(store: Store): Queued[] {
