@@ -60,7 +60,8 @@ export type EntityType = (typeof ENTITY_TYPES)[number];
 
 /** One kind of PHI found in one place: a type, a count and a masked sample, never the value. */
 export interface Finding {
-  type: EntityType;
+  /** a built-in entity type, or an organisation's own type from policies/detectors.yaml */
+  type: EntityType | (string & {});
   where: string;
   count: number;
   confidence: number;

@@ -14,10 +14,12 @@ import { loadUsers, type Users } from './listener/users.js';
 import { Lockout } from './listener/lockout.js';
 import { loadDkimKeys, type DkimKey } from './transform/dkim.js';
 import { ScanPool } from './inspect/pool.js';
+import { loadOrgDetectors, DETECTORS_FILE } from './inspect/org-detectors.js';
+import { watch, type FSWatcher } from 'node:fs';
 import { appendDurable } from './audit/append.js';
 import { newQueueId } from './spool/ids.js';
 import type { Resolver } from './deliver/route.js';
-import { PhigateError } from './errors.js';
+import { PhigateError, FileProblemsError } from './errors.js';
 import { mkdirSync } from 'node:fs';
 
 export interface GatewayOptions {
@@ -86,7 +88,30 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
   let extraCa = config.outbound.caFile ? readFileSync(config.outbound.caFile, 'utf8') : null;
   mkdirSync(config.policies, { recursive: true });
   // inspect runs in worker threads so scanning never delays an SMTP reply
-  const scanPool = new ScanPool({ timeoutMs: 120_000 });
+  const orgAtStart = loadOrgDetectors(config.policies);
+  if (orgAtStart.problems.length) throw new FileProblemsError('CONFIG_INVALID', orgAtStart.problems);
+  const scanPool = new ScanPool({ timeoutMs: 120_000, org: orgAtStart.detectors });
+  // the organisation's detectors reload with the policies: on SIGHUP and when the file changes
+  const reloadDetectors = (why: string) => {
+    const next = loadOrgDetectors(config.policies);
+    if (next.problems.length) {
+      for (const p of next.problems) log.error({ file: p.file, line: p.line, col: p.col, problem: p.message }, 'detectors file invalid; the previous detectors stay in force');
+      return;
+    }
+    scanPool.reload(next.detectors);
+    log.info({ detectors: next.detectors.detectors.length, why }, 'organisation detectors reloaded');
+  };
+  let watcher: FSWatcher | null = null;
+  try {
+    let debounce: NodeJS.Timeout | null = null;
+    watcher = watch(config.policies, (_ev, name) => {
+      if (name !== DETECTORS_FILE) return;
+      if (debounce) clearTimeout(debounce);
+      debounce = setTimeout(() => reloadDetectors('file changed'), 200);
+      debounce.unref();
+    });
+    watcher.unref();
+  } catch { /* no file watching here: SIGHUP still reloads */ }
   const store = openStore(config.dataDir);
   const users = usersCache(config.users, log);
   users();
@@ -112,6 +137,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     });
   } catch (e) {
     await pipeline.stop(0);
+    watcher?.close();
     await scanPool.close();
     await store.close();
     throw e;
@@ -133,6 +159,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
         dkimKeys = keys;
         config = { ...config, outbound: next.outbound, dkim: next.dkim };
         users(true);
+        reloadDetectors('SIGHUP');
         log.info({}, 'reloaded users, DKIM keys and outbound settings (listener changes and outbound.maxConcurrency need a restart)');
       } catch (e) {
         log.error({ err: (e as Error).message }, 'reload failed; the previous configuration stays in force');
@@ -148,6 +175,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
       log.info({ timeoutMs: bound }, 'shutting down: no new connections, finishing transactions and deliveries');
       await listeners.close(bound);
       await pipeline.stop(Math.max(0, deadline - Date.now()));
+      watcher?.close();
       await scanPool.close();
       try {
         await appendDurable(store, [{ event: 'admin', actor: 'system', details: { action: 'stop', pid: process.pid } }]);

@@ -2,8 +2,8 @@
 // directory needed. Prints types, counts and masked samples only; exit 0 whatever the verdict, 2 for a file
 // that is not a message.
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
-import { PhigateError } from '../errors.js';
+import { readFileSync, existsSync } from 'node:fs';
+import { PhigateError, FileProblemsError } from '../errors.js';
 import { print, table } from './common.js';
 
 async function readInput(file: string): Promise<Buffer> {
@@ -23,16 +23,26 @@ export function registerScan(program: Command): void {
   program.command('scan <file>')
     .description('scan a message (FILE.eml, or - for standard input) for PHI and print the findings')
     .option('--json', 'print one JSON object')
-    .option('-c, --config <file>', 'accepted for symmetry; scan needs no configuration')
-    .action(async (file: string, o: { json?: boolean }) => {
+    .option('-c, --config <file>', 'use the policies folder (detectors.yaml) of this config; without it, ./policies when present')
+    .option('--policies <dir>', 'the policies folder whose detectors.yaml to use')
+    .action(async (file: string, o: { json?: boolean; config?: string; policies?: string }) => {
       // loaded here so that every other subcommand starts without mailparser and the detectors
-      const { loadDictionaries } = await import('../inspect/dictionary.js');
+      const { withOrg } = await import('../inspect/dictionary.js');
+      const { loadOrgDetectors, NO_ORG_DETECTORS } = await import('../inspect/org-detectors.js');
+      let policies = o.policies;
+      if (!policies && (o.config || process.env['PHIGATE_CONFIG'])) {
+        const { loadConfig } = await import('../config/load.js');
+        policies = loadConfig(o.config).policies;
+      }
+      policies ??= existsSync('policies') ? 'policies' : undefined;
+      const org = policies ? loadOrgDetectors(policies) : { detectors: NO_ORG_DETECTORS, problems: [] };
+      if (org.problems.length) throw new FileProblemsError('CONFIG_INVALID', org.problems);
       const { scanMessage } = await import('../inspect/scan.js');
       const { looksLikeMessage } = await import('../inspect/message-check.js');
       const raw = await readInput(file);
       const why = looksLikeMessage(raw);
       if (why) throw new PhigateError('SCAN_INPUT', `${file === '-' ? 'standard input' : file}: not an email message (${why})`, { exitCode: 2 });
-      const result = await scanMessage(raw, { dictionaries: loadDictionaries() });
+      const result = await scanMessage(raw, { dictionaries: withOrg(undefined, org.detectors) });
       if (o.json) {
         const { phi, score, findings, unscanned, reasons } = result;
         return print(JSON.stringify({ phi, score, reasons, findings, unscanned }));

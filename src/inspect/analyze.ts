@@ -2,6 +2,7 @@
 // dictionary hits and the context signals, with the second-person sentences that mention health terms.
 import type { Dictionaries, TermKind } from './dictionary.js';
 import { detectIds } from './detect-ids.js';
+import { detectOrg } from './org-run.js';
 import { readSignals, type Signals } from './signals.js';
 import { maskTerm } from './mask.js';
 import type { Hit } from './types.js';
@@ -37,10 +38,11 @@ const KIND_TYPE: Record<Exclude<TermKind, 'service'>, Hit['type']> = { condition
 
 export function analyzeUnit(u: UnitInput, dict: Dictionaries): UnitAnalysis {
   const hits = detectIds(u.text, { knownIcd10: dict.knownIcd10 });
+  if (dict.org.length) hits.push(...detectOrg(u.text, dict.org));
   let services = 0;
   const healthAt: number[] = [];
   const serviceAt: number[] = [];
-  for (const h of hits) if (h.type === 'icd10' || h.type === 'ndc') healthAt.push(h.index);
+  for (const h of hits) if (h.type === 'icd10' || h.type === 'ndc' || dict.orgRoles.get(h.type) === 'health-information') healthAt.push(h.index);
   // one hit per distinct term (findings count distinct values); every position still counts for context
   const firstAt = new Map<number, { index: number; length: number }>();
   dict.trie.scan(u.text, (m) => {

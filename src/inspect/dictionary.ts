@@ -3,6 +3,8 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { PhraseTrie } from './phrase-trie.js';
+import type { DetectorRole, OrgDetectors } from './org-detectors.js';
+import { compileOrgDetectors, roleMap, type CompiledOrgDetector } from './org-run.js';
 
 export type TermKind = 'condition' | 'medication' | 'procedure' | 'service';
 
@@ -13,6 +15,10 @@ export interface Dictionaries {
   terms: Term[];
   knownIcd10: Set<string>;
   counts: Record<TermKind, number>;
+  /** the organisation's own detectors (policies/detectors.yaml), compiled */
+  org: CompiledOrgDetector[];
+  /** verdict role of each organisation type */
+  orgRoles: Map<string, DetectorRole>;
 }
 
 export const DEFAULT_DICTIONARY_DIR = resolve(import.meta.dirname, '..', '..', '..', 'dictionaries');
@@ -48,7 +54,14 @@ export function buildDictionaries(sources: { kind: TermKind; lines: string[][] }
       for (const v of variants) trie.add(v, id);
     }
   }
-  return { trie, terms, knownIcd10: new Set(icd10.map((c) => c.toUpperCase())), counts };
+  return { trie, terms, knownIcd10: new Set(icd10.map((c) => c.toUpperCase())), counts, org: [], orgRoles: new Map() };
+}
+
+/** The built-in dictionaries plus an organisation's words and detectors. */
+export function withOrg(dir: string | undefined, org: OrgDetectors): Dictionaries {
+  const extra = (['medication', 'condition', 'procedure'] as const).map((kind) => ({ kind, words: org.words[kind] }));
+  const d = loadDictionaries(dir, extra);
+  return { ...d, org: compileOrgDetectors(org.detectors), orgRoles: roleMap(org.detectors) };
 }
 
 export function loadDictionaries(dir: string = DEFAULT_DICTIONARY_DIR, extra: { kind: TermKind; words: string[] }[] = []): Dictionaries {

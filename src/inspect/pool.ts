@@ -3,11 +3,12 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { ScanFacts } from '../envelope.js';
+import type { OrgDetectors } from './org-detectors.js';
 
 interface Pending { resolve: (r: ScanFacts) => void; timer: NodeJS.Timeout; worker: Slot }
 interface Slot { worker: Worker; busy: number }
 
-export interface ScanPoolOptions { size?: number; timeoutMs?: number; dictionaryDir?: string }
+export interface ScanPoolOptions { size?: number; timeoutMs?: number; dictionaryDir?: string; org?: OrgDetectors }
 
 export function failedScan(reason: string, bytes: number): ScanFacts {
   return { phi: true, score: 1, reasons: ['scan-failed', reason], findings: [], unscanned: [], scanMs: 0, bytesScanned: bytes };
@@ -19,15 +20,17 @@ export class ScanPool {
   private nextId = 1;
   private closed = false;
   private readonly timeoutMs: number;
+  private org: OrgDetectors | undefined;
 
   constructor(private readonly opts: ScanPoolOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 60_000;
+    this.org = opts.org;
     const size = opts.size ?? Math.max(1, availableParallelism() - 1);
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
   }
 
   private spawn(): Slot {
-    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { dictionaryDir: this.opts.dictionaryDir } });
+    const worker = new Worker(new URL('./worker.js', import.meta.url), { workerData: { dictionaryDir: this.opts.dictionaryDir, org: this.org } });
     const slot: Slot = { worker, busy: 0 };
     worker.unref();
     worker.on('message', (m: { id?: number; result?: ScanFacts; error?: string }) => {
@@ -81,6 +84,12 @@ export class ScanPool {
       const own = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.byteLength > 8192;
       slot.worker.postMessage({ id, bytes: view }, own ? [bytes.buffer as ArrayBuffer] : []);
     });
+  }
+
+  /** New organisation detectors for every worker (and for workers started later). */
+  reload(org: OrgDetectors): void {
+    this.org = org;
+    for (const s of this.slots) s.worker.postMessage({ reload: org });
   }
 
   async close(): Promise<void> {

@@ -145,7 +145,7 @@ export async function scanMessage(raw: Buffer, options: ScanOptions): Promise<Sc
       new Promise<never>((_r, reject) => { timer = setTimeout(() => reject(new BudgetError('time budget exceeded')), opts.timeBudgetMs); }),
     ]);
     const analyses = ctx.units.map((u) => analyzeUnit(u, opts.dictionaries));
-    const verdict = decide(analyses, ctx.unscanned);
+    const verdict = decide(analyses, ctx.unscanned, opts.dictionaries.orgRoles);
     return { ...verdict, findings: aggregate(analyses), unscanned: ctx.unscanned, scanMs: Math.round(performance.now() - started), bytesScanned: ctx.bytes };
   } catch (e) {
     return {

@@ -7,7 +7,7 @@ export type { EntityType, Finding, Unscanned } from '../envelope.js';
 
 /** One detector hit inside one text, before aggregation. `sample` is already masked. */
 export interface Hit {
-  type: EntityType;
+  type: EntityType | (string & {});
   index: number;
   length: number;
   confidence: number;

@@ -2,16 +2,22 @@
 // units' hits and signals (see README "PHI verdict" for the rule in words).
 import type { UnitAnalysis } from './analyze.js';
 import type { EntityType, Unscanned } from './types.js';
+import type { DetectorRole } from './org-detectors.js';
 
 export interface Verdict { phi: boolean; score: number; reasons: string[] }
 
-const HEALTH_ID: EntityType[] = ['mrn', 'health_plan_id', 'mbi'];
-const HEALTH_INFO: EntityType[] = ['condition', 'medication', 'procedure', 'icd10', 'ndc'];
+const HEALTH_ID_BUILTIN: EntityType[] = ['mrn', 'health_plan_id', 'mbi'];
+const HEALTH_INFO_BUILTIN: EntityType[] = ['condition', 'medication', 'procedure', 'icd10', 'ndc'];
 
-export function decide(units: UnitAnalysis[], unscanned: Unscanned[]): Verdict {
-  const best = new Map<EntityType, number>();
+export function decide(units: UnitAnalysis[], unscanned: Unscanned[], orgRoles: Map<string, DetectorRole> = new Map()): Verdict {
+  const best = new Map<string, number>();
   for (const u of units) for (const h of u.hits) best.set(h.type, Math.max(best.get(h.type) ?? 0, h.confidence));
-  const conf = (types: EntityType[]) => Math.max(0, ...types.map((t) => best.get(t) ?? 0));
+  // an organisation's own types join the built-in ones by the role its detectors file gives them
+  const byRole = (role: DetectorRole) => [...orgRoles].filter(([, r]) => r === role).map(([t]) => t);
+  const HEALTH_ID = [...HEALTH_ID_BUILTIN, ...byRole('health-identifier')];
+  const HEALTH_INFO = [...HEALTH_INFO_BUILTIN, ...byRole('health-information')];
+  const PERSON_ID = ['ssn', 'dob', ...byRole('person-identifier')];
+  const conf = (types: string[]) => Math.max(0, ...types.map((t) => best.get(t) ?? 0));
   const any = (f: (u: UnitAnalysis) => boolean) => units.some(f);
   const reasons: string[] = [];
   let score = 0;
@@ -20,7 +26,7 @@ export function decide(units: UnitAnalysis[], unscanned: Unscanned[]): Verdict {
   if (healthId >= 0.6) { reasons.push('health-identifier'); score = Math.max(score, healthId); }
 
   const personId = Math.max(
-    conf(['ssn', 'dob']),
+    conf(PERSON_ID),
     any((u) => u.signals.patientName) ? 0.85 : 0,
     any((u) => u.signals.personAddress) ? 0.75 : 0,
     any((u) => u.signals.accountNumber) ? 0.7 : 0,

@@ -1,14 +1,22 @@
-// Owns the inspect worker thread: loads the dictionaries once and scans the messages the pool sends it, so
+// Owns the inspect worker thread: loads the dictionaries (and the organisation's detectors) once, scans the
+// messages the pool sends it, and swaps in new organisation detectors when the policies are reloaded, so
 // scanning never blocks the SMTP listener's event loop.
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadDictionaries } from './dictionary.js';
+import { withOrg } from './dictionary.js';
 import { scanMessage } from './scan.js';
+import { NO_ORG_DETECTORS, type OrgDetectors } from './org-detectors.js';
 
 interface Job { id: number; bytes: Uint8Array }
 
-const dictionaries = loadDictionaries((workerData as { dictionaryDir?: string } | undefined)?.dictionaryDir);
+const data = (workerData ?? {}) as { dictionaryDir?: string; org?: OrgDetectors };
+let dictionaries = withOrg(data.dictionaryDir, data.org ?? NO_ORG_DETECTORS);
 const port = parentPort!;
-port.on('message', (job: Job) => {
+port.on('message', (msg: Job | { reload: OrgDetectors }) => {
+  if ('reload' in msg) {
+    dictionaries = withOrg(data.dictionaryDir, msg.reload);
+    return;
+  }
+  const job = msg;
   scanMessage(Buffer.from(job.bytes.buffer, job.bytes.byteOffset, job.bytes.byteLength), { dictionaries }).then(
     (result) => port.postMessage({ id: job.id, result }),
     (e: unknown) => port.postMessage({ id: job.id, error: (e as Error).message }),
