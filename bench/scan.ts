@@ -20,6 +20,32 @@ const SENTENCES = [
   'Member ID XKH123456789, group 0078412, claim for colonoscopy on 02/03/2025 was processed.',
 ];
 
+const ORDINARY = [
+  'Thanks for the update on the vendor contract; legal will send the redlines by Thursday.',
+  'The quarterly facilities meeting moved to the second floor conference room next Tuesday afternoon.',
+  'Please review the attached budget spreadsheet and send comments before the end of the week.',
+  'The parking garage on Elm Street will be closed for resurfacing from Friday evening until Monday.',
+  'Remember to complete the annual compliance training module in the learning portal by the 30th.',
+  'The new coffee machine in the break room takes pods only; please do not use ground coffee.',
+  'Our holiday schedule is posted on the intranet, and the front desk closes early on the 24th.',
+  'If your badge stops working, stop by security on the ground floor and they will reissue it.',
+  'The network team will patch the file servers on Saturday night between ten and two.',
+];
+
+/** Text where one sentence in ten carries identifiers and health terms (mail as a clinic sends it). */
+function typicalText(bytes: number): string {
+  const out: string[] = [];
+  let n = 0;
+  for (let i = 0; n < bytes; i++) {
+    const s = i % 10 === 9 ? SENTENCES[(i / 10) % SENTENCES.length | 0]! : ORDINARY[(i * 7 + (i >> 2)) % ORDINARY.length]!;
+    out.push(s);
+    n += s.length + 1;
+    if (i % 6 === 5) { out.push('\n'); n++; }
+  }
+  return out.join(' ');
+}
+
+/** Text where every other sentence carries identifiers: a worst case for the detectors. */
 function paragraphText(bytes: number): string {
   const out: string[] = [];
   let n = 0;
@@ -40,8 +66,14 @@ function message(headers: string, body: string): Buffer {
   return Buffer.from(`From: Clinic <desk@clinic.example>\r\nTo: records@partner.example\r\nSubject: Weekly notes\r\nDate: Sun, 29 Nov 2026 10:00:00 +0000\r\nMessage-ID: <bench@clinic.example>\r\nMIME-Version: 1.0\r\n${headers}\r\n\r\n${body}`);
 }
 
-function plainMessage(bytes: number): Buffer {
-  return message('Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit', wrap(paragraphText(bytes)).replace(/\n/g, '\r\n'));
+function plainMessage(bytes: number, text: (n: number) => string = typicalText): Buffer {
+  return message('Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit', wrap(text(bytes)).replace(/\n/g, '\r\n'));
+}
+
+function qpMessage(bytes: number): Buffer {
+  // soft line breaks and =XX escapes: the MIME parser's path rather than the plain-text fast path
+  const body = wrap(typicalText(bytes)).split('\n').map((l) => l.replace(/=/g, '=3D').replace(/;/g, '=3B')).join('=\r\n');
+  return message('Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable', body);
 }
 
 function htmlMessage(bytes: number): Buffer {
@@ -136,8 +168,9 @@ async function main(): Promise<void> {
   const dict = loadDictionaries();
   console.log(`dictionaries: ${dict.terms.length} terms (${dict.counts.medication} medications, ${dict.counts.condition} conditions, ${dict.counts.procedure} procedures, ${dict.counts.service} services), ${dict.knownIcd10.size} ICD-10 codes, loaded in ${(performance.now() - t0).toFixed(0)} ms`);
   const size = Number(process.env['BENCH_SCAN_MB'] ?? 10) * 1e6;
-  const plain = plainMessage(size);
-  await throughput('plain text (8bit)', plain, size, dict);
+  await throughput('plain text (8bit), typical', plainMessage(size), size, dict);
+  await throughput('plain text (8bit), dense PHI', plainMessage(size, paragraphText), size, dict);
+  await throughput('plain text, quoted-printable', qpMessage(size), size, dict);
   const html = htmlMessage(size);
   await throughput('HTML', html, size, dict);
   const pdfBytes = pdf(paragraphText(size / 2));

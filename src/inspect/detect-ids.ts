@@ -34,8 +34,10 @@ export function detectIds(text: string, ctx: IdContext): Hit[] {
   };
 
   // SSN with separators: 123-45-6789 or 123 45 6789
-  for (const m of text.matchAll(/(?<![\d-])(\d{3})([- ])(\d{2})\2(\d{4})(?![\d-]|\s\d)/g)) {
-    const digits = m[1]! + m[3]! + m[4]!;
+  for (const m of text.matchAll(/\d{3}(?:-\d\d-| \d\d )\d{4}(?![\d-]| \d)/g)) {
+    const prev = m.index! > 0 ? text.charCodeAt(m.index! - 1) : 32;
+    if ((prev >= 48 && prev <= 57) || prev === 45) continue; // part of a longer number
+    const digits = m[0].replace(/\D/g, '');
     if (!isValidSsn(digits)) continue;
     const b = before(text, m.index!);
     if (PHONE_CONTEXT.test(b) && !/ssn|social/.test(b)) continue;
@@ -63,13 +65,20 @@ export function detectIds(text: string, ctx: IdContext): Hit[] {
     push({ type: 'npi', index: m.index!, length: 10, confidence: labelled ? 0.97 : 0.6, sample: maskTail('NPI', m[0]), key: `npi:${m[0]}` });
   }
   // DEA: two letters and seven digits with a matching check digit
-  for (const m of text.matchAll(/(?<![A-Za-z0-9])([A-Za-z]{2})[- ]?(\d{7})(?![A-Za-z0-9])/g)) {
-    const v = (m[1]! + m[2]!).toUpperCase();
+  // (found from its seven digits, which are rare in prose, then the two letters before them)
+  for (const m of text.matchAll(/\d{7}(?![A-Za-z0-9])/g)) {
+    const at = m.index!;
+    const sep = at > 0 && (text[at - 1] === '-' || text[at - 1] === ' ') ? 1 : 0;
+    const start = at - sep - 2;
+    if (start < 0) continue;
+    const letters = text.slice(start, start + 2);
+    if (!/^[A-Za-z]{2}$/.test(letters) || (start > 0 && /[A-Za-z0-9]/.test(text[start - 1]!))) continue;
+    const v = (letters + m[0]).toUpperCase();
     if (!isValidDea(v)) continue;
-    const b = before(text, m.index!, 40);
+    const b = before(text, start, 40);
     const labelled = /\bdea\b/.test(b);
-    if (!labelled && (m[1] !== m[1]!.toUpperCase() || NEGATIVE_CONTEXT.test(b))) continue;
-    push({ type: 'dea', index: m.index!, length: m[0].length, confidence: labelled ? 0.97 : 0.65, sample: maskTail('DEA', v), key: `dea:${v}` });
+    if (!labelled && (letters !== letters.toUpperCase() || NEGATIVE_CONTEXT.test(b))) continue;
+    push({ type: 'dea', index: start, length: at + 7 - start, confidence: labelled ? 0.97 : 0.65, sample: maskTail('DEA', v), key: `dea:${v}` });
   }
   // ICD-10-CM: by shape plus either a context word or membership in the known code list
   for (const m of text.matchAll(/(?<![A-Za-z0-9.\-/])([A-TV-Z]\d[0-9AB])(?:\.([0-9A-Z]{1,4}))?(?![A-Za-z0-9]|\.\d|-\d)/g)) {

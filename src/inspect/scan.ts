@@ -7,6 +7,7 @@ import type { Dictionaries } from './dictionary.js';
 import { analyzeUnit, type UnitAnalysis, type UnitInput } from './analyze.js';
 import { decide } from './verdict.js';
 import { classify, extract, decodeText, htmlToText } from './extract/dispatch.js';
+import { simpleMessage } from './simple-message.js';
 import type { Finding, ScanResult, Unscanned } from './types.js';
 
 export interface ScanOptions {
@@ -31,7 +32,7 @@ const FREE_TEXT_HEADERS = ['subject', 'comments', 'keywords', 'thread-topic', 'c
 class BudgetError extends Error {}
 
 function addUnit(ctx: Ctx, u: UnitInput): void {
-  if (!u.text || !u.text.trim()) return;
+  if (!u.text || !/\S/.test(u.text)) return; // (not trim(): that would copy a long text)
   ctx.chars += u.text.length;
   if (ctx.chars > ctx.opts.maxTextChars) throw new BudgetError('text budget exceeded');
   ctx.units.push(u);
@@ -75,6 +76,17 @@ async function scanAttachment(ctx: Ctx, where: string, name: string, contentType
 
 /** Walks one message (top level or attached); `prefix` is '' at the top and 'attachment:x.eml/' inside. */
 async function walkMessage(ctx: Ctx, raw: Buffer, prefix: string, depth: number): Promise<void> {
+  const simple = simpleMessage(raw);
+  if (simple) {
+    const h = simple.headers;
+    const flags = { listUnsubscribe: h.has('list-unsubscribe') || h.has('list-id'), precedenceBulk: /bulk|list|junk/i.test(h.get('precedence') ?? '') };
+    for (const name of FREE_TEXT_HEADERS) {
+      const v = h.get(name);
+      if (v) addUnit(ctx, { where: name === 'subject' ? `${prefix}subject` : `${prefix}header:${name}`, text: v, headers: flags });
+    }
+    addUnit(ctx, { where: `${prefix}body`, text: simple.body, headers: flags });
+    return;
+  }
   const parser = new MailParser({ skipHtmlToText: true, skipImageLinks: true, skipTextLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 20 * 1024 * 1024 } as never);
   const attachments: Promise<void>[] = [];
   let text: MessageText | null = null;

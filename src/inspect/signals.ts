@@ -20,6 +20,19 @@ export interface Signals {
 const NOT_A_NAME = "(?!(?:Education|Portal|Services?|Care|Experience|Safety|Information|Instructions|Forms?|Center|Centre|Advocate|Relations|Access|Satisfaction|Resources|Guide|Handbook|Registration|Financial|Intake|Rights|Support|Engagement|Navigator|Coordinator|Account|Name|ID|Number|Records?|Summary|Communication|Newsletter|Update|Notice|Appointment|Information|Privacy|Billing|Statement|Survey|Feedback|Population|Outreach|Family|Health|Medical|Clinical)\\b)";
 const NAME = NOT_A_NAME + "\\p{Lu}[\\p{L}'’.-]+(?:[ \\t]+\\p{Lu}\\.?)?(?:[ \\t]+\\p{Lu}[\\p{L}'’-]+){1,2}";
 /** Case-insensitive letters for a keyword pattern, so the rest of the regex can stay case-sensitive for names. */
+/**
+ * A labelled or introduced name. The keyword (any case) is found first with a fast case-insensitive search, and
+ * only there is the case-sensitive name pattern tried, which keeps a long text to one quick pass.
+ */
+const NAME_KEYWORD = /\b(?:patient|pt|client|resident|member|insured|student|name|re|son|daughter|child|husband|wife|mother|father)\b/gi;
+function hasPatientName(text: string): boolean {
+  for (const m of text.matchAll(NAME_KEYWORD)) {
+    const piece = text.slice(Math.max(0, m.index! - 30), m.index! + 120);
+    if (PATIENT_NAME.test(piece) || PATIENT_NAME_INLINE.test(piece)) return true;
+  }
+  return false;
+}
+
 function ci(pattern: string): string {
   return pattern.replace(/(\\.)|([a-z])/g, (_m, esc: string | undefined, c: string | undefined) => esc ?? `[${c}${c!.toUpperCase()}]`);
 }
@@ -106,7 +119,7 @@ export function readSignals(text: string, headers: { listUnsubscribe: boolean; p
     if (ADDRESS_LABEL.test(b) || PATIENT_NAME.test(b.split('\n').slice(-2).join('\n'))) { addr = true; break; }
   }
   return {
-    patientName: PATIENT_NAME.test(text) || PATIENT_NAME_INLINE.test(text),
+    patientName: hasPatientName(text),
     personAddress: addr,
     accountNumber: ACCOUNT.test(text),
     greetingName,

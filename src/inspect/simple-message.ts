@@ -1,0 +1,43 @@
+// Owns the fast path for the commonest message: one text/plain part in 7bit or 8bit. Its body is the text
+// itself (decoded from its charset), so the MIME parser is not needed; anything else goes to mailparser.
+import libmime from 'libmime';
+import { decodeText } from './extract/dispatch.js';
+
+export interface SimpleMessage {
+  headers: Map<string, string>;
+  body: string;
+}
+
+function headerEnd(raw: Buffer): { end: number; bodyStart: number } | null {
+  const crlf = raw.indexOf('\r\n\r\n');
+  const lf = raw.indexOf('\n\n');
+  if (crlf >= 0 && (lf < 0 || crlf <= lf)) return { end: crlf, bodyStart: crlf + 4 };
+  if (lf >= 0) return { end: lf, bodyStart: lf + 2 };
+  return null;
+}
+
+/** The message as headers and text when it is a single 7bit/8bit text/plain part; otherwise null. */
+export function simpleMessage(raw: Buffer): SimpleMessage | null {
+  const he = headerEnd(raw);
+  if (!he || he.end > 256 * 1024) return null;
+  const headers = new Map<string, string>();
+  for (const line of raw.subarray(0, he.end).toString('latin1').split(/\r?\n(?![ \t])/)) {
+    const i = line.indexOf(':');
+    if (i <= 0) continue;
+    const name = line.slice(0, i).trim().toLowerCase();
+    if (!headers.has(name)) headers.set(name, line.slice(i + 1).replace(/\r?\n[ \t]+/g, ' ').trim());
+  }
+  const ct = libmime.parseHeaderValue(headers.get('content-type') ?? 'text/plain');
+  const type = String(ct.value ?? 'text/plain').toLowerCase();
+  const cte = (headers.get('content-transfer-encoding') ?? '7bit').toLowerCase().trim();
+  if (type !== 'text/plain' || !['7bit', '8bit', 'binary'].includes(cte)) return null;
+  const disposition = (headers.get('content-disposition') ?? '').toLowerCase();
+  if (disposition.startsWith('attachment')) return null;
+  // header values were read as latin1 bytes: decode encoded words and raw UTF-8 (RFC 6532) properly
+  for (const [k, v] of headers) {
+    const utf8 = Buffer.from(v, 'latin1').toString('utf8');
+    headers.set(k, libmime.decodeWords(/\uFFFD/.test(utf8) ? v : utf8));
+  }
+  const charset = (ct.params as Record<string, string> | undefined)?.['charset'];
+  return { headers, body: decodeText(raw.subarray(he.bodyStart), charset).replace(/\r\n/g, '\n') };
+}
