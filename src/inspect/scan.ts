@@ -156,7 +156,12 @@ export async function scanMessage(raw: Buffer, options: ScanOptions): Promise<Sc
       walkMessage(ctx, raw, '', 0),
       new Promise<never>((_r, reject) => { timer = setTimeout(() => reject(new BudgetError('time budget exceeded')), opts.timeBudgetMs); }),
     ]);
-    const analyses = ctx.units.map((u) => analyzeUnit(u, opts.dictionaries));
+    // the budget also covers analysis, which runs synchronously: checked before each text unit
+    const overBudget = () => performance.now() - started > opts.timeBudgetMs;
+    const analyses = ctx.units.map((u) => {
+      if (overBudget()) throw new BudgetError('time budget exceeded');
+      return analyzeUnit(u, opts.dictionaries);
+    });
     const verdict = decide(analyses, ctx.unscanned, opts.dictionaries.orgRoles);
     return { ...verdict, findings: aggregate(analyses), unscanned: ctx.unscanned, scanMs: Math.round(performance.now() - started), bytesScanned: ctx.bytes };
   } catch (e) {
