@@ -1,6 +1,7 @@
 // Owns next-hop resolution per destination domain: an explicit "host:port" route from outbound.routes, or MX
 // lookup in preference order with the implicit MX (A/AAAA of the domain) when there is none. DNS comes in
 // through an injected resolver.
+import { lookupDomain } from './domain-table.js';
 export interface Resolver {
   resolveMx(name: string): Promise<{ exchange: string; priority: number }[]>;
   resolve4(name: string): Promise<string[]>;
@@ -15,14 +16,7 @@ export type RouteResult = { ok: true; hops: NextHop[] } | { ok: false; permanent
 
 /** The configured route for a domain: exact, then "*.parent" wildcards, then "*". */
 export function routeFor(domain: string, routes: Record<string, string>): string {
-  const d = domain.toLowerCase();
-  if (routes[d]) return routes[d]!;
-  const parts = d.split('.');
-  for (let i = 1; i < parts.length; i++) {
-    const w = `*.${parts.slice(i).join('.')}`;
-    if (routes[w]) return routes[w]!;
-  }
-  return routes['*'] ?? 'mx';
+  return lookupDomain(routes, domain, 'mx');
 }
 
 export function parseHostPort(route: string): NextHop {

@@ -2,18 +2,12 @@
 // small pure predicates for the decisions around it (zone-mta's tls-retry habit). Never downgrades silently.
 import tls from 'node:tls';
 import type { TlsLevel } from '../config/schema.js';
+import { lookupDomain } from './domain-table.js';
 
 export const TLS_RANK: Record<TlsLevel, number> = { none: 0, may: 1, encrypt: 2, verify: 3 };
 
 export function tlsLevelFor(domain: string, table: Record<string, TlsLevel>): TlsLevel {
-  const d = domain.toLowerCase();
-  if (table[d]) return table[d]!;
-  const parts = d.split('.');
-  for (let i = 1; i < parts.length; i++) {
-    const w = `*.${parts.slice(i).join('.')}`;
-    if (table[w]) return table[w]!;
-  }
-  return table['*'] ?? 'verify';
+  return lookupDomain(table, domain, 'verify');
 }
 
 export function stronger(a: TlsLevel, b: TlsLevel): TlsLevel {
