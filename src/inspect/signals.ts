@@ -8,7 +8,7 @@ export interface Signals {
   accountNumber: boolean;
   greetingName: boolean;
   /** sentence offsets of second-person statements ("your refill", "you are scheduled") */
-  secondPerson: { start: number; end: number; specific: boolean }[];
+  secondPerson: { start: number; end: number; readonly specific: boolean }[];
   /** sentence offsets of third-person statements ("his inhaler", "she was admitted") */
   thirdPerson: { start: number; end: number }[];
   appointment: boolean;
@@ -110,7 +110,11 @@ export function readSignals(text: string, headers: { listUnsubscribe: boolean; p
   const greetingName = [...head.matchAll(GREETING)].some((m) => !GENERIC_GREETING.test(m[1]!)) || SALUTATION_LINE.test(head);
   const secondPerson: Signals['secondPerson'] = [];
   const thirdPerson: Signals['thirdPerson'] = [];
-  for (const s of sentencesWith(text, SECOND_PERSON)) secondPerson.push({ ...s, specific: isSpecific(text.slice(s.start, s.end)) });
+  // whether a sentence states a fact about the reader is decided when first asked (most never are)
+  for (const s of sentencesWith(text, SECOND_PERSON)) {
+    let memo: boolean | undefined;
+    secondPerson.push({ start: s.start, end: s.end, get specific() { return (memo ??= isSpecific(text.slice(s.start, s.end))); } });
+  }
   for (const s of sentencesWith(text, THIRD_PERSON_ALL)) thirdPerson.push(s);
   let addr = false;
   // only an address with a label ("Ship to:", "home address") counts, so look for one only where a label is
