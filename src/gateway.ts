@@ -90,7 +90,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
   // inspect runs in worker threads so scanning never delays an SMTP reply
   const orgAtStart = loadOrgDetectors(config.policies);
   if (orgAtStart.problems.length) throw new FileProblemsError('CONFIG_INVALID', orgAtStart.problems);
-  const scanPool = new ScanPool({ timeoutMs: 120_000, org: orgAtStart.detectors });
+  const scanPool = new ScanPool({ timeoutMs: config.inspect.timeBudgetMs, size: config.inspect.workers ?? undefined, org: orgAtStart.detectors });
   // the organisation's detectors reload with the policies: on SIGHUP and when the file changes
   const reloadDetectors = (why: string) => {
     const next = loadOrgDetectors(config.policies);

@@ -111,7 +111,7 @@ function semanticProblems(ld: LocatedDoc, raw: Raw): FileProblem[] {
   if (!raw.listen || !['submission', 'smtps', 'relay'].some((n) => raw.listen[n])) at(['listen'], 'at least one listener must be on');
   // these become timers; Node fires a timer over 2^31-1 ms (~24.8 days) after 1 ms, so an idle timeout of
   // 30d would drop every client at once
-  for (const path of [['limits', 'idleTimeout'], ['shutdownTimeout'], ['outbound', 'connectTimeout']]) {
+  for (const path of [['limits', 'idleTimeout'], ['shutdownTimeout'], ['outbound', 'connectTimeout'], ['inspect', 'timeBudget']]) {
     const v = path.reduce<any>((o, k) => o?.[k], raw);
     if (v !== undefined && parseDuration(v) > 2 ** 31 - 1) at(path, `"${path[path.length - 1]}" must be at most 24d`);
   }
@@ -173,5 +173,6 @@ function resolveConfig(file: string, raw: Raw): Config {
     policies: path(raw.policies ?? './policies'),
     logLevel: raw.log?.level ?? 'info',
     shutdownTimeoutMs: parseDuration(raw.shutdownTimeout ?? '30s'),
+    inspect: { timeBudgetMs: parseDuration(raw.inspect?.timeBudget ?? '120s'), workers: raw.inspect?.workers ?? null },
   };
 }

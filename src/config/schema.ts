@@ -90,6 +90,13 @@ export const configSchema = {
     policies: { type: 'string', minLength: 1 },
     log: { type: 'object', additionalProperties: false, properties: { level: { enum: ['fatal', 'error', 'warn', 'info', 'debug', 'silent'] } } },
     shutdownTimeout: duration,
+    inspect: {
+      type: 'object', additionalProperties: false,
+      properties: {
+        timeBudget: duration,
+        workers: { type: 'integer', minimum: 1, maximum: 64 },
+      },
+    },
   },
 } as const;
 
@@ -140,4 +147,6 @@ export interface Config {
   policies: string;
   logLevel: string;
   shutdownTimeoutMs: number;
+  /** PHI scanning: wall-clock budget per message (past it: PHI, scan-failed) and worker threads */
+  inspect: { timeBudgetMs: number; workers: number | null };
 }

@@ -39,3 +39,25 @@ test('a worker that cannot answer in time gives scan-failed, and the pool goes o
   t.true(r.phi);
   t.deepEqual(r.reasons.slice(0, 2), ['scan-failed', 'time budget exceeded']);
 });
+
+test('in the gateway, a scan past inspect.timeBudget is audited as PHI with reason scan-failed', async (t) => {
+  const { makeGatewayDir, startTestGateway } = await import('../helpers/gateway.js');
+  const { swaks } = await import('../helpers/swaks.js');
+  const { queryAudit } = await import('../../src/audit/query.js');
+  const d = makeGatewayDir({
+    inspect: { timeBudget: '1ms', workers: 1 },
+    outbound: { routes: { '*': '127.0.0.1:9' }, tls: { '*': 'none' }, caFile: null, retry: { schedule: ['1h'], maxAge: '2h' } },
+  });
+  const gw = await startTestGateway(d);
+  t.teardown(() => gw.stop());
+  const r = await swaks(['--server', '127.0.0.1', '--port', String(gw.listeners.addresses['relay']!.port), '--from', 'a@clinic.example', '--to', 'b@example.org', '--h-Message-Id', '<budget@clinic.example>', '--body', 'See you at noon.']);
+  t.is(r.code, 0, r.out);
+  let e;
+  for (let i = 0; i < 100 && !e; i++) {
+    e = queryAudit(gw.store, { messageId: 'budget@clinic.example', event: 'scanned' })[0];
+    if (!e) await new Promise((res) => setTimeout(res, 100));
+  }
+  t.truthy(e, 'a scanned event was written');
+  t.is(e!.details['phi'], true);
+  t.deepEqual((e!.details['reasons'] as string[]).slice(0, 2), ['scan-failed', 'time budget exceeded']);
+});
