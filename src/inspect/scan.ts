@@ -2,7 +2,7 @@
 // archive entry and attached message to the right extractor, analyses each text unit, aggregates findings
 // and decides the verdict. A scan that throws or passes its time or size budget fails closed (phi: true,
 // reason scan-failed).
-import { MailParser, type AttachmentStream, type MessageText, type Headers } from 'mailparser';
+import type { AttachmentStream, MessageText, Headers } from 'mailparser';
 import type { Dictionaries } from './dictionary.js';
 import { analyzeUnit, type UnitAnalysis, type UnitInput } from './analyze.js';
 import { decide } from './verdict.js';
@@ -87,6 +87,8 @@ async function walkMessage(ctx: Ctx, raw: Buffer, prefix: string, depth: number)
     addUnit(ctx, { where: `${prefix}body`, text: simple.body, headers: flags });
     return;
   }
+  // loaded on first use: a plain-text message never needs the MIME parser (and `phigate scan` starts faster)
+  const { MailParser } = await import('mailparser');
   const parser = new MailParser({ skipHtmlToText: true, skipImageLinks: true, skipTextLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 20 * 1024 * 1024 } as never);
   const attachments: Promise<void>[] = [];
   let text: MessageText | null = null;

@@ -1,6 +1,6 @@
 // Owns choosing an extractor for an attachment: by magic bytes first (a name or type can lie), then MIME type
 // and file name. What no extractor reads is reported as unscanned with the reason.
-import { convert } from 'html-to-text';
+import { createRequire } from 'node:module';
 import iconv from 'iconv-lite';
 import type { ExtractResult } from './types.js';
 import { pdfText } from './pdf.js';
@@ -55,6 +55,14 @@ export function decodeText(data: Buffer, charset: string | undefined): string {
   const cs = (charset ?? 'utf-8').toLowerCase();
   if (cs === 'utf-8' || cs === 'utf8' || cs === 'us-ascii' || !iconv.encodingExists(cs)) return data.toString('utf8');
   return iconv.decode(data, cs);
+}
+
+// html-to-text is loaded on first use (synchronously, through its CommonJS build): most messages have no HTML
+const requireCjs = createRequire(import.meta.url);
+let convertFn: typeof import('html-to-text').convert | null = null;
+function convert(...args: Parameters<typeof import('html-to-text').convert>): string {
+  convertFn ??= (requireCjs('html-to-text') as typeof import('html-to-text')).convert;
+  return convertFn(...args);
 }
 
 export function htmlToText(html: string): string {
