@@ -1,6 +1,7 @@
 // Owns RFC 3464 delivery status notifications: a multipart/report to the envelope sender naming each failed
 // recipient, its status and the remote reply, with the original message's headers only (never its body).
 import { randomBytes } from 'node:crypto';
+import { headerBlockEnd } from '../message-headers.js';
 
 export interface DsnRecipient {
   address: string;
@@ -93,8 +94,5 @@ export function buildDsn(d: DsnInput): { bytes: Buffer; messageId: string } {
 
 /** The header block of a message (up to the first blank line). */
 export function headerBlockOf(bytes: Buffer): string {
-  const i = bytes.indexOf('\r\n\r\n');
-  const j = bytes.indexOf('\n\n');
-  const end = i >= 0 && (j < 0 || i < j) ? i : j >= 0 ? j : bytes.length;
-  return bytes.subarray(0, Math.min(end, 256 * 1024)).toString('utf8');
+  return bytes.subarray(0, Math.min(headerBlockEnd(bytes).end, 256 * 1024)).toString('utf8');
 }

@@ -2,31 +2,19 @@
 // itself (decoded from its charset), so the MIME parser is not needed; anything else goes to mailparser.
 import libmime from 'libmime';
 import { decodeText } from './extract/dispatch.js';
+import { headerBlockEnd, parseHeaderLines } from '../message-headers.js';
 
 export interface SimpleMessage {
   headers: Map<string, string>;
   body: string;
 }
 
-function headerEnd(raw: Buffer): { end: number; bodyStart: number } | null {
-  const crlf = raw.indexOf('\r\n\r\n');
-  const lf = raw.indexOf('\n\n');
-  if (crlf >= 0 && (lf < 0 || crlf <= lf)) return { end: crlf, bodyStart: crlf + 4 };
-  if (lf >= 0) return { end: lf, bodyStart: lf + 2 };
-  return null;
-}
-
 /** The message as headers and text when it is a single 7bit/8bit text/plain part; otherwise null. */
 export function simpleMessage(raw: Buffer): SimpleMessage | null {
-  const he = headerEnd(raw);
-  if (!he || he.end > 256 * 1024) return null;
+  const he = headerBlockEnd(raw);
+  if (he.bodyStart === raw.length || he.end > 256 * 1024) return null;
   const headers = new Map<string, string>();
-  for (const line of raw.subarray(0, he.end).toString('latin1').split(/\r?\n(?![ \t])/)) {
-    const i = line.indexOf(':');
-    if (i <= 0) continue;
-    const name = line.slice(0, i).trim().toLowerCase();
-    if (!headers.has(name)) headers.set(name, line.slice(i + 1).replace(/\r?\n[ \t]+/g, ' ').trim());
-  }
+  for (const [name, value] of parseHeaderLines(raw.subarray(0, he.end).toString('latin1'))) if (!headers.has(name)) headers.set(name, value);
   const ct = libmime.parseHeaderValue(headers.get('content-type') ?? 'text/plain');
   const type = String(ct.value ?? 'text/plain').toLowerCase();
   const cte = (headers.get('content-transfer-encoding') ?? '7bit').toLowerCase().trim();

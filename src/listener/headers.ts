@@ -2,40 +2,18 @@
 // counting, Message-ID and From domain for the envelope, and the Message-ID/Date a client left out.
 import addressparser from 'nodemailer/lib/addressparser';
 import type { ClientInfo } from '../envelope.js';
+import { headerBlockEnd, parseHeaderLines } from '../message-headers.js';
 
 export interface HeaderFacts {
   receivedCount: number;
   messageId: string | null;
   fromDomain: string | null;
   hasDate: boolean;
-  /** Byte length of the header block including its terminating blank line (0 when there is no body). */
-  headerEnd: number;
-}
-
-function headerBlock(buf: Buffer): { text: string; end: number } {
-  const crlf = buf.indexOf('\r\n\r\n');
-  const lf = buf.indexOf('\n\n');
-  let end: number;
-  if (crlf >= 0 && (lf < 0 || crlf <= lf)) end = crlf + 4;
-  else if (lf >= 0) end = lf + 2;
-  else end = buf.length;
-  return { text: buf.subarray(0, Math.min(end, 256 * 1024)).toString('latin1'), end };
-}
-
-/** Unfolded header lines as [lowercased name, value]. */
-export function parseHeaderLines(text: string): [string, string][] {
-  const out: [string, string][] = [];
-  for (const raw of text.split(/\r?\n(?![ \t])/)) {
-    const i = raw.indexOf(':');
-    if (i <= 0) continue;
-    out.push([raw.slice(0, i).trim().toLowerCase(), raw.slice(i + 1).replace(/\r?\n[ \t]+/g, ' ').trim()]);
-  }
-  return out;
 }
 
 export function readHeaderFacts(buf: Buffer): HeaderFacts {
-  const { text, end } = headerBlock(buf);
-  const lines = parseHeaderLines(text);
+  const { end } = headerBlockEnd(buf);
+  const lines = parseHeaderLines(buf.subarray(0, Math.min(end, 256 * 1024)).toString('latin1'));
   let receivedCount = 0;
   let messageId: string | null = null;
   let from: string | null = null;
@@ -53,7 +31,7 @@ export function readHeaderFacts(buf: Buffer): HeaderFacts {
     const at = addr.lastIndexOf('@');
     if (at > 0) fromDomain = addr.slice(at + 1).toLowerCase();
   }
-  return { receivedCount, messageId, fromDomain, hasDate, headerEnd: end };
+  return { receivedCount, messageId, fromDomain, hasDate };
 }
 
 const PROTOCOL = (c: ClientInfo) => `ESMTP${c.tls ? 'S' : ''}${c.user ? 'A' : ''}`;
