@@ -1,5 +1,6 @@
 // Owns the envelope: the one typed value that travels from stage to stage and grows as it goes.
-// Received (listener+spool) -> Prepared (transform: final signed bytes) -> Attempted (deliver: per-recipient outcomes).
+// Received (listener+spool) -> Inspected (inspect: the scan) -> Prepared (transform: final signed bytes)
+// -> Attempted (deliver: per-recipient outcomes).
 
 export type ListenerName = 'submission' | 'smtps' | 'relay' | 'internal';
 
@@ -98,7 +99,7 @@ export interface DkimResult {
 }
 
 /** Transform output: the bytes that leave, built once. */
-export interface Prepared extends Queued {
+export interface Prepared extends Inspected {
   outBytes: Buffer;
   dkim: DkimResult;
 }

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import type { Store } from './store.js';
 import type { Config } from './config/schema.js';
 import type { Logger } from './log.js';
-import { domainOf, type Inspected, type ScanFacts, type Attempted, type DkimResult, type Queued, type Received, type RecipientOutcome, type RecipientStatus } from './envelope.js';
+import { domainOf, type Inspected, type Prepared, type ScanFacts, type Attempted, type DkimResult, type Queued, type Received, type RecipientOutcome, type RecipientStatus } from './envelope.js';
 import { appendInTxn } from './audit/append.js';
 import type { AuditInput } from './audit/record.js';
 import { DERIVED, commit, commitDurably, getBytes, getEntry, isFinished, listEntries, newEntry, putInTxn, removeInTxn, updateInTxn } from './spool/spool.js';
@@ -15,7 +15,7 @@ import { dkimSignBytes, type DkimKey } from './transform/dkim.js';
 import { deliverBatch, type DeliverDeps } from './deliver/deliver.js';
 import { tlsLevelFor } from './deliver/tls-policy.js';
 import { buildDsn, headerBlockOf, statusOf } from './deliver/dsn.js';
-import { SessionPool, type Session } from './deliver/client.js';
+import { SessionPool } from './deliver/client.js';
 import type { Resolver } from './deliver/route.js';
 
 export interface PipelineDeps {
@@ -46,7 +46,6 @@ export interface Pipeline {
   accept(env: Received, bytes: Buffer): Promise<void>;
   /** Re-reads the queue and schedules every unfinished entry (start-up, and periodically for CLI changes). */
   rescan(): void;
-  kick(queueId: string): void;
   stop(timeoutMs: number): Promise<void>;
   readonly scheduler: Scheduler;
 }
@@ -125,10 +124,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   /** The bytes that leave: DKIM-signed once, kept in the spool so every retry sends the same bytes. */
-  async function prepared(entry: Queued, pre: PendingWrites): Promise<{ bytes: Buffer; dkim: DkimResult } | null> {
+  async function prepared(entry: Inspected, pre: PendingWrites): Promise<Prepared | null> {
     const cached = store.messages.get(OUT_PREFIX + entry.queueId);
     const meta = store.meta.get(OUT_PREFIX + entry.queueId) as DkimResult | undefined;
-    if (cached && meta) return { bytes: cached, dkim: meta };
+    if (cached && meta) return { ...entry, outBytes: cached, dkim: meta };
     const original = getBytes(store, entry.queueId);
     if (!original) return null;
     const signed = await dkimSignBytes(original, entry.fromDomain, deps.dkimKeys());
@@ -143,7 +142,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         details: { domain: signed.dkim.domain, selector: signed.dkim.selector, algorithm: signed.dkim.algorithm },
       });
     }
-    return signed;
+    return { ...entry, outBytes: signed.bytes, dkim: signed.dkim };
   }
 
   async function processEntry(queueId: string): Promise<void> {
@@ -167,7 +166,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
     const deliverDeps: DeliverDeps = { resolver: deps.resolver, pool, routes: c.outbound.routes };
     const results = await Promise.all([...byDomain].map(([domain, recipients]) =>
-      deliverBatch({ queueId, domain, sender: entry.sender, recipients, bytes: out.bytes, level: tlsLevelFor(domain, c.outbound.tls) }, deliverDeps)));
+      deliverBatch({ queueId, domain, sender: entry.sender, recipients, bytes: out.outBytes, level: tlsLevelFor(domain, c.outbound.tls) }, deliverDeps)));
     return finish(entry, results.flatMap((r) => r.outcomes), results, out, pre);
   }
 
@@ -275,7 +274,6 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   return {
     accept,
     rescan,
-    kick: (id) => scheduler.schedule(id, deps.now()),
     scheduler,
     async stop(timeoutMs) {
       await scheduler.stop(timeoutMs);

@@ -4,15 +4,13 @@ import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { ScanFacts } from '../envelope.js';
 import type { OrgDetectors } from './org-detectors.js';
+import { failedScan } from './verdict.js';
 
 interface Pending { resolve: (r: ScanFacts) => void; timer: NodeJS.Timeout; worker: Slot }
 interface Slot { worker: Worker; busy: number }
 
 export interface ScanPoolOptions { size?: number; timeoutMs?: number; dictionaryDir?: string; org?: OrgDetectors }
 
-export function failedScan(reason: string, bytes: number): ScanFacts {
-  return { phi: true, score: 1, reasons: ['scan-failed', reason], findings: [], unscanned: [], scanMs: 0, bytesScanned: bytes };
-}
 
 export class ScanPool {
   private slots: Slot[] = [];

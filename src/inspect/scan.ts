@@ -5,8 +5,8 @@
 import type { AttachmentStream, MessageText, Headers } from 'mailparser';
 import type { Dictionaries } from './dictionary.js';
 import { analyzeUnit, type UnitAnalysis, type UnitInput } from './analyze.js';
-import { decide } from './verdict.js';
-import { classify, extract, decodeText, htmlToText } from './extract/dispatch.js';
+import { decide, failedScan } from './verdict.js';
+import { classify, extract, htmlToText } from './extract/dispatch.js';
 import { simpleMessage } from './simple-message.js';
 import type { Finding, ScanResult, Unscanned } from './types.js';
 
@@ -167,13 +167,9 @@ export async function scanMessage(raw: Buffer, options: ScanOptions): Promise<Sc
     const verdict = decide(analyses, ctx.unscanned, opts.dictionaries.orgRoles);
     return { ...verdict, findings: aggregate(analyses), unscanned: ctx.unscanned, scanMs: Math.round(performance.now() - started), bytesScanned: ctx.bytes };
   } catch (e) {
-    return {
-      phi: true, score: 1, reasons: ['scan-failed', e instanceof BudgetError ? e.message : 'scanner error'],
-      findings: [], unscanned: ctx.unscanned, scanMs: Math.round(performance.now() - started), bytesScanned: ctx.bytes,
-    };
+    return failedScan(e instanceof BudgetError ? e.message : 'scanner error', ctx.bytes, ctx.unscanned, Math.round(performance.now() - started));
   } finally {
     if (timer) clearTimeout(timer);
   }
 }
 
-export { decodeText };

@@ -2,6 +2,7 @@
 // units' hits and signals (see README "PHI verdict" for the rule in words).
 import type { UnitAnalysis } from './analyze.js';
 import type { EntityType, Unscanned } from './types.js';
+import type { ScanFacts } from '../envelope.js';
 import type { DetectorRole } from './org-detectors.js';
 
 export interface Verdict { phi: boolean; score: number; reasons: string[] }
@@ -55,4 +56,9 @@ export function decide(units: UnitAnalysis[], unscanned: Unscanned[], orgRoles: 
   // Possible PHI that could not be read is policy's call; it does not make the verdict by itself.
   if (!reasons.length) score = Math.max(0.05, Math.min(0.45, healthInfo * 0.3 + personId * 0.2 + (unscanned.length ? 0.1 : 0)));
   return { phi: reasons.length > 0, score: Math.round(score * 100) / 100, reasons };
+}
+
+/** The verdict of a scan that could not be made (threw, crashed, ran out of time or size): PHI, fail closed. */
+export function failedScan(reason: string, bytes: number, unscanned: Unscanned[] = [], scanMs = 0): ScanFacts {
+  return { phi: true, score: 1, reasons: ['scan-failed', reason], findings: [], unscanned, scanMs, bytesScanned: bytes };
 }
