@@ -3,27 +3,14 @@
 import test from 'ava';
 import { makeGatewayDir, startTestGateway, type GatewayDir } from '../helpers/gateway.js';
 import { startSink } from '../helpers/sink.js';
-import { rawConnect } from '../helpers/raw-smtp.js';
+import { rawConnect, relaySend } from '../helpers/raw-smtp.js';
 import type { Gateway } from '../../src/gateway.js';
 import { queryAudit } from '../../src/audit/query.js';
 import { phigate, auditJson, ONE_LINE_ERROR, type JsonEvent } from './kit.js';
 import { cliInProcess } from '../helpers/cli.js';
 
-async function send(gw: Gateway, from: string, to: string[], messageId: string): Promise<string> {
-  const c = await rawConnect(gw.listeners.addresses['relay']!.port);
-  try {
-    await c.read();
-    await c.cmd('EHLO ehr.test');
-    await c.cmd(`MAIL FROM:<${from}>`);
-    for (const r of to) await c.cmd(`RCPT TO:<${r}>`);
-    await c.cmd('DATA');
-    const r = await c.cmd(`From: ${from}\r\nSubject: results\r\nMessage-ID: <${messageId}>\r\n\r\nbody\r\n.`);
-    const m = /Ok: queued as ([0-9A-Z]{20})/.exec(r.lines[0] ?? '');
-    if (!m) throw new Error(`not queued: ${r.raw}`);
-    return m[1]!;
-  } finally {
-    c.close();
-  }
+function send(gw: Gateway, from: string, to: string[], messageId: string): Promise<string> {
+  return relaySend(gw.listeners.addresses['relay']!.port, from, to, `From: ${from}\r\nSubject: results\r\nMessage-ID: <${messageId}>\r\n\r\nbody`);
 }
 
 interface Trail { d: GatewayDir; q1: string; q2: string; all: JsonEvent[] }
@@ -38,9 +25,11 @@ function buildTrail(): Promise<Trail> {
       outbound: { routes: { 'example.net': `127.0.0.1:${sink.port}` }, tls: { '*': 'verify', 'example.net': 'none' }, caFile: null, retry: { schedule: ['1s'], maxAge: '1h' } },
     });
     const gw = await startTestGateway(d, undefined, 200);
+    let sent1 = '';
+    let sent2 = '';
     try {
-      const q1 = await send(gw, 'ehr@lab.test', ['Ann@Example.net', 'p2@example.net'], 'm1.4471@lab.test');
-      const q2 = await send(gw, 'billing@lab.test', ['p3@example.net'], 'm2.9902@lab.test');
+      sent1 = await send(gw, 'ehr@lab.test', ['Ann@Example.net', 'p2@example.net'], 'm1.4471@lab.test');
+      sent2 = await send(gw, 'billing@lab.test', ['p3@example.net'], 'm2.9902@lab.test');
       const c = await rawConnect(gw.listeners.addresses['smtps']!.port, { tls: true });
       await c.read();
       await c.cmd('EHLO x.test');
@@ -58,6 +47,8 @@ function buildTrail(): Promise<Trail> {
     const all = await auditJson(d.configFile, [], { binary: true });
     const q = (all.find((e) => e.messageId === 'm1.4471@lab.test')?.queueId)!;
     const q2 = (all.find((e) => e.messageId === 'm2.9902@lab.test')?.queueId)!;
+    // the trail knows each message by the queue id its 250 reply gave
+    if (q !== sent1 || q2 !== sent2) throw new Error(`audit queue ids ${q}, ${q2} differ from the replies ${sent1}, ${sent2}`);
     return { d, q1: q, q2, all };
   })();
   return trail;

@@ -4,7 +4,7 @@
 // the admin's name. show never prints message content.
 import test from 'ava';
 import { makeGatewayDir, startTestGateway, freePort } from '../helpers/gateway.js';
-import { rawConnect } from '../helpers/raw-smtp.js';
+import { relaySend } from '../helpers/raw-smtp.js';
 import { getEntry, listEntries } from '../../src/spool/spool.js';
 import type { Gateway } from '../../src/gateway.js';
 import { phigate, auditJson, ACTOR, ONE_LINE_ERROR } from './kit.js';
@@ -19,22 +19,8 @@ async function until<T>(fn: () => T | undefined | null | false, timeoutMs: numbe
   }
 }
 
-async function send(gw: Gateway, from: string, to: string[], body: string): Promise<string> {
-  const c = await rawConnect(gw.listeners.addresses['relay']!.port);
-  try {
-    await c.read();
-    await c.cmd('EHLO ehr.test');
-    await c.cmd(`MAIL FROM:<${from}>`);
-    for (const r of to) await c.cmd(`RCPT TO:<${r}>`);
-    await c.cmd('DATA');
-    const r = await c.cmd(`From: ${from}\r\nSubject: Lab results for J. Doe\r\nMessage-ID: <${body}@lab.test>\r\n\r\n${body}\r\n.`);
-    const m = /Ok: queued as ([0-9A-Z]{20})/.exec(r.lines[0] ?? '');
-    if (!m) throw new Error(`not queued: ${r.raw}`);
-    await c.cmd('QUIT').catch(() => undefined);
-    return m[1]!;
-  } finally {
-    c.close();
-  }
+function send(gw: Gateway, from: string, to: string[], body: string): Promise<string> {
+  return relaySend(gw.listeners.addresses['relay']!.port, from, to, `From: ${from}\r\nSubject: Lab results for J. Doe\r\nMessage-ID: <${body}@lab.test>\r\n\r\n${body}`);
 }
 
 async function deferredGateway(t: import('ava').ExecutionContext) {

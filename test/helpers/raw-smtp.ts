@@ -117,3 +117,21 @@ export async function ehloClient(port: number, opts: { tls?: ConnectionOptions |
 export function keywords(ehlo: Reply): string[] {
   return ehlo.lines.slice(1).map((l) => l.split(' ')[0]!.toUpperCase());
 }
+
+/** Sends one message over a plain relay session and returns the queue id from the 250 reply. */
+export async function relaySend(port: number, from: string, to: string[], message: string): Promise<string> {
+  const c = await rawConnect(port);
+  try {
+    await c.read();
+    await c.cmd('EHLO ehr.test');
+    await c.cmd(`MAIL FROM:<${from}>`);
+    for (const r of to) await c.cmd(`RCPT TO:<${r}>`);
+    await c.cmd('DATA');
+    const r = await c.cmd(`${message}\r\n.`);
+    const m = /Ok: queued as ([0-9A-Z]{20})/.exec(r.lines[0] ?? '');
+    if (!m) throw new Error(`not queued: ${r.raw}`);
+    return m[1]!;
+  } finally {
+    c.close();
+  }
+}
