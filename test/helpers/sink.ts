@@ -21,6 +21,8 @@ export interface SinkOptions {
 export interface Sink {
   port: number;
   messages: SunkMessage[];
+  /** SMTP connections the sink has accepted */
+  connections: number;
   rcptAttempts: number;
   waitFor(n: number, timeoutMs?: number): Promise<SunkMessage[]>;
   close(): Promise<void>;
@@ -35,6 +37,7 @@ function smtpError(code: number, text: string): Error {
 export async function startSink(o: SinkOptions = {}): Promise<Sink> {
   const messages: SunkMessage[] = [];
   let rcptAttempts = 0;
+  let connections = 0;
   let dataAttempts = 0;
   const waiters: (() => void)[] = [];
   const server = new SMTPServer({
@@ -45,6 +48,7 @@ export async function startSink(o: SinkOptions = {}): Promise<Sink> {
     disableReverseLookup: true,
     logger: false,
     size: 200 * 1024 * 1024,
+    onConnect(_s, cb) { connections++; cb(); },
     onRcptTo(address, _s, cb) {
       rcptAttempts++;
       const r = o.onRcpt?.(address.address, rcptAttempts);
@@ -77,6 +81,7 @@ export async function startSink(o: SinkOptions = {}): Promise<Sink> {
     port,
     messages,
     get rcptAttempts() { return rcptAttempts; },
+    get connections() { return connections; },
     async waitFor(n, timeoutMs = 20_000) {
       const end = Date.now() + timeoutMs;
       while (messages.length < n) {
