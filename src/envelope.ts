@@ -83,6 +83,8 @@ export interface ScanFacts {
   unscanned: Unscanned[];
   scanMs: number;
   bytesScanned: number;
+  /** Attachments seen (name and declared type), for policy conditions; names never go into the audit. */
+  attachments?: { name: string; type: string }[];
 }
 
 /** Inspect output: the queued message with its scan. */

@@ -23,6 +23,7 @@ interface Ctx {
   opts: Required<ScanOptions>;
   units: UnitInput[];
   unscanned: Unscanned[];
+  attachments: { name: string; type: string }[];
   chars: number;
   bytes: number;
 }
@@ -57,6 +58,7 @@ async function readStream(s: NodeJS.ReadableStream): Promise<Buffer> {
 
 async function scanAttachment(ctx: Ctx, where: string, name: string, contentType: string, charset: string | undefined, data: Buffer, depth: number): Promise<void> {
   ctx.bytes += data.length;
+  ctx.attachments.push({ name, type: contentType.toLowerCase() });
   const kind = classify(contentType, name, data);
   const r = await extract(kind, data, charset, ctx.opts.maxTextChars - ctx.chars);
   switch (r.kind) {
@@ -151,7 +153,7 @@ function aggregate(units: UnitAnalysis[]): Finding[] {
 export async function scanMessage(raw: Buffer, options: ScanOptions): Promise<ScanResult> {
   const started = performance.now();
   const opts: Required<ScanOptions> = { timeBudgetMs: 30_000, maxTextChars: 64 * 1024 * 1024, maxDepth: 4, ...options };
-  const ctx: Ctx = { opts, units: [], unscanned: [], chars: 0, bytes: raw.length };
+  const ctx: Ctx = { opts, units: [], unscanned: [], attachments: [], chars: 0, bytes: raw.length };
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
@@ -165,9 +167,9 @@ export async function scanMessage(raw: Buffer, options: ScanOptions): Promise<Sc
       return analyzeUnit(u, opts.dictionaries);
     });
     const verdict = decide(analyses, ctx.unscanned, opts.dictionaries.orgRoles);
-    return { ...verdict, findings: aggregate(analyses), unscanned: ctx.unscanned, scanMs: Math.round(performance.now() - started), bytesScanned: ctx.bytes };
+    return { ...verdict, findings: aggregate(analyses), unscanned: ctx.unscanned, scanMs: Math.round(performance.now() - started), bytesScanned: ctx.bytes, attachments: ctx.attachments };
   } catch (e) {
-    return failedScan(e instanceof BudgetError ? e.message : 'scanner error', ctx.bytes, ctx.unscanned, Math.round(performance.now() - started));
+    return { ...failedScan(e instanceof BudgetError ? e.message : 'scanner error', ctx.bytes, ctx.unscanned, Math.round(performance.now() - started)), attachments: ctx.attachments };
   } finally {
     if (timer) clearTimeout(timer);
   }
