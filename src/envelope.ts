@@ -18,7 +18,8 @@ export interface ClientInfo {
   tls?: TlsFacts;
 }
 
-export type MessageKind = 'message' | 'dsn';
+/** message: accepted from a client; dsn: a bounce we built; notice: a policy notification we built. */
+export type MessageKind = 'message' | 'dsn' | 'notice';
 
 /** What the listener hands to the spool: accepted, not yet durable. */
 export interface Received {
@@ -37,7 +38,36 @@ export interface Received {
   envid?: string;
 }
 
-export type RecipientState = 'pending' | 'deferred' | 'delivered' | 'bounced';
+/** held: waiting for an admin (quarantine); discarded: an admin deleted it from quarantine. */
+export type RecipientState = 'pending' | 'deferred' | 'delivered' | 'bounced' | 'held' | 'discarded';
+
+export type TlsLevel = 'none' | 'may' | 'encrypt' | 'verify';
+/** How a protected message may leave: verified TLS, encrypted to the recipient's key or certificate, or the portal. */
+export type EncryptMethod = 'tls' | 'pgp' | 'smime' | 'portal';
+export const ENCRYPT_METHODS: readonly EncryptMethod[] = ['tls', 'pgp', 'smime', 'portal'];
+
+/** Edits a rule makes to the copy a recipient gets. */
+export interface ContentChanges {
+  subjectPrefix?: string;
+  /** trigger tags removed from the subject, such as [secure] */
+  strip?: string[];
+  headers?: [string, string][];
+}
+
+/** What policy decided for one recipient: the rule, its action and what it asks of delivery. */
+export interface Route {
+  rule: string;
+  action: 'deliver' | 'encrypt' | 'reject' | 'quarantine';
+  /** deliver: the TLS level the rule demands (raised by outbound.tls, never lowered) */
+  tls?: TlsLevel;
+  /** encrypt: the methods to try, in order */
+  methods?: EncryptMethod[];
+  /** reject / quarantine: the rule's reason, shown to the sender */
+  reason?: string;
+  changes?: ContentChanges;
+  /** the rule's notify already tells the sender (so a hold does not send a second notice) */
+  notifySender?: boolean;
+}
 
 export interface RecipientStatus {
   address: string;
@@ -47,6 +77,12 @@ export interface RecipientStatus {
   lastReply?: string;
   lastError?: string;
   updatedAt: number;
+  /** policy's decision; absent for our own DSNs and notices */
+  route?: Route;
+  /** encrypt: index of the method now in use in route.methods */
+  method?: number;
+  /** held: why, in words the sender and admin read */
+  heldReason?: string;
 }
 
 /** A durable queue entry: the received envelope plus per-recipient delivery state. */
@@ -110,8 +146,11 @@ export type DeliveryOutcome = 'delivered' | 'deferred' | 'bounced';
 
 export interface RecipientOutcome {
   address: string;
-  outcome: DeliveryOutcome;
+  /** held: policy's fail-safe (no protected way to send) or a quarantine; never produced by deliver */
+  outcome: DeliveryOutcome | 'held';
   reply: string;
+  /** encrypt routes: the method index after this attempt */
+  method?: number;
   /** Why: tls-unavailable, tls-verify-failed, connection, remote-4xx, remote-5xx, max-age ... */
   reason: string;
 }

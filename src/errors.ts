@@ -17,6 +17,8 @@ export const ERROR_CODES = {
   USAGE: 'command line usage error',
   LISTEN_FAILED: 'listener cannot bind its address',
   SCAN_INPUT: 'scan input is not a readable message',
+  POLICY_INVALID: 'policy files do not validate',
+  QUARANTINE_NOT_FOUND: 'no held message with this queue id',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

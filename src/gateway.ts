@@ -1,5 +1,5 @@
 // Owns starting and stopping one whole gateway in this process: config, stores, pipeline, listeners, the
-// periodic queue rescan, reload (users, DKIM keys, outbound settings) and graceful shutdown.
+// periodic queue rescan, reload (users, DKIM keys, outbound settings, policies and detectors) and graceful shutdown.
 import { readFileSync, statSync } from 'node:fs';
 import dns from 'node:dns';
 import { X509Certificate, createPrivateKey } from 'node:crypto';
@@ -14,7 +14,10 @@ import { loadUsers, type Users } from './listener/users.js';
 import { Lockout } from './listener/lockout.js';
 import { loadDkimKeys, type DkimKey } from './transform/dkim.js';
 import { ScanPool } from './inspect/pool.js';
-import { loadOrgDetectors, DETECTORS_FILE } from './inspect/org-detectors.js';
+import { loadOrgDetectors, type OrgDetectors } from './inspect/org-detectors.js';
+import { loadPolicySet } from './policy/load.js';
+import type { PolicySet } from './policy/rule-set.js';
+import { ENTITY_TYPES } from './envelope.js';
 import { watch, type FSWatcher } from 'node:fs';
 import { appendDurable } from './audit/append.js';
 import { newQueueId } from './spool/ids.js';
@@ -37,7 +40,14 @@ export interface Gateway {
   pipeline: Pipeline;
   listeners: RunningListeners;
   reload(): void;
+  /** The policy set in force now. */
+  policy(): PolicySet;
   stop(): Promise<void>;
+}
+
+/** Finding types rules may name: the built-in ones and the organisation's own detector types. */
+export function knownFindingTypes(org: OrgDetectors): string[] {
+  return [...new Set([...ENTITY_TYPES, ...org.detectors.map((d) => d.type)])];
 }
 
 export const systemResolver: Resolver & { lookup(host: string): Promise<string[]> } = {
@@ -90,24 +100,42 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
   // inspect runs in worker threads so scanning never delays an SMTP reply
   const orgAtStart = loadOrgDetectors(config.policies);
   if (orgAtStart.problems.length) throw new FileProblemsError('CONFIG_INVALID', orgAtStart.problems);
-  const scanPool = new ScanPool({ timeoutMs: config.inspect.timeBudgetMs, size: config.inspect.workers ?? undefined, org: orgAtStart.detectors });
-  // the organisation's detectors reload with the policies: on SIGHUP and when the file changes
-  const reloadDetectors = (why: string) => {
-    const next = loadOrgDetectors(config.policies);
-    if (next.problems.length) {
-      for (const p of next.problems) log.error({ file: p.file, line: p.line, col: p.col, problem: p.message }, 'detectors file invalid; the previous detectors stay in force');
+  let org = orgAtStart.detectors;
+  const policyAtStart = loadPolicySet(config.policies, { knownTypes: knownFindingTypes(org), now: now() });
+  if (!policyAtStart.set) throw new FileProblemsError('POLICY_INVALID', policyAtStart.problems);
+  let policySet: PolicySet = policyAtStart.set;
+  const scanPool = new ScanPool({ timeoutMs: config.inspect.timeBudgetMs, size: config.inspect.workers ?? undefined, org });
+  // the policies folder (rules, lists and the organisation's detectors) reloads as a whole: on SIGHUP and when a
+  // file changes. A set with any problem is not used: the last good one stays in force, and the audit says so.
+  const reloadPolicies = (why: string) => {
+    const nextOrg = loadOrgDetectors(config.policies);
+    const next = loadPolicySet(config.policies, { knownTypes: knownFindingTypes(nextOrg.problems.length ? org : nextOrg.detectors), now: now() });
+    const problems = [...nextOrg.problems, ...next.problems];
+    if (problems.length || !next.set) {
+      for (const p of problems) log.error({ file: p.file, line: p.line, col: p.col, problem: p.message }, 'policy files invalid; the previous policy set stays in force');
+      appendDurable(store, [{ event: 'policy-reload-failed', actor: 'system', details: { why, inForce: policySet.version, problems: problems.map((p) => `${p.file}:${p.line}:${p.col} ${p.message}`) } }])
+        .catch((err: Error) => log.error({ err: err.message }, 'audit append failed'));
       return;
     }
-    scanPool.reload(next.detectors);
-    log.info({ detectors: next.detectors.detectors.length, why }, 'organisation detectors reloaded');
+    if (JSON.stringify(nextOrg.detectors) !== JSON.stringify(org)) {
+      org = nextOrg.detectors;
+      scanPool.reload(org);
+      log.info({ detectors: org.detectors.length, why }, 'organisation detectors reloaded');
+    }
+    if (next.set.version === policySet.version) return;
+    const previous = policySet.version;
+    policySet = next.set;
+    log.info({ version: policySet.version, rules: policySet.rules.length, files: policySet.files, why }, 'policy set loaded');
+    appendDurable(store, [{ event: 'policy-reload', actor: 'system', details: { why, version: policySet.version, previous, rules: policySet.rules.length, files: policySet.files, lists: policySet.lists } }])
+      .catch((err: Error) => log.error({ err: err.message }, 'audit append failed'));
   };
   let watcher: FSWatcher | null = null;
   try {
     let debounce: NodeJS.Timeout | null = null;
     watcher = watch(config.policies, (_ev, name) => {
-      if (name !== DETECTORS_FILE) return;
+      if (name && !/\.(ya?ml|txt|csv)$/i.test(name)) return;
       if (debounce) clearTimeout(debounce);
-      debounce = setTimeout(() => reloadDetectors('file changed'), 200);
+      debounce = setTimeout(() => reloadPolicies('file changed'), 200);
       debounce.unref();
     });
     watcher.unref();
@@ -122,6 +150,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     dkimKeys: () => dkimKeys,
     extraCa: () => extraCa,
     scan: (bytes) => scanPool.scan(bytes),
+    policy: () => policySet,
   });
   let listeners: RunningListeners;
   try {
@@ -145,12 +174,13 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
   pipeline.rescan();
   const rescan = setInterval(() => pipeline.rescan(), opts.rescanMs ?? 5000);
   rescan.unref();
-  await appendDurable(store, [{ event: 'admin', actor: 'system', details: { action: 'start', listeners: listeners.addresses, pid: process.pid } }]);
-  log.info({ hostname: config.hostname, dataDir: config.dataDir, policies: config.policies }, 'phigate started');
+  await appendDurable(store, [{ event: 'admin', actor: 'system', details: { action: 'start', listeners: listeners.addresses, pid: process.pid, policyVersion: policySet.version, rules: policySet.rules.length } }]);
+  log.info({ hostname: config.hostname, dataDir: config.dataDir, policies: config.policies, policyVersion: policySet.version, rules: policySet.rules.length }, 'phigate started');
 
   let stopped = false;
   return {
     config, store, pipeline, listeners,
+    policy: () => policySet,
     reload() {
       try {
         const next = opts.config ?? loadConfig(config.file);
@@ -159,8 +189,8 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
         dkimKeys = keys;
         config = { ...config, outbound: next.outbound, dkim: next.dkim };
         users(true);
-        reloadDetectors('SIGHUP');
-        log.info({}, 'reloaded users, DKIM keys and outbound settings (listener changes and outbound.maxConcurrency need a restart)');
+        reloadPolicies('SIGHUP');
+        log.info({}, 'reloaded users, DKIM keys, outbound settings and policies (listener changes and outbound.maxConcurrency need a restart)');
       } catch (e) {
         log.error({ err: (e as Error).message }, 'reload failed; the previous configuration stays in force');
       }

@@ -1,11 +1,20 @@
-// Owns the order of the stages and nothing else: listener hands a Received envelope to spool (with its audit
-// events, in one durable commit); the scheduler runs due entries through transform (DKIM) and deliver; the
-// outcome updates the queue, the audit and, for failures, produces DSNs.
+// Owns the order of the stages and nothing else: at DATA the listener's Received envelope is scanned (inspect) and
+// decided per recipient (policy), then spooled with its audit events in one durable commit (or refused with 550
+// when policy rejects every recipient); the scheduler runs due recipients through their route: transform (rule
+// edits, DKIM) and deliver, a fallback to the next protected method, a hold, or a policy bounce; the outcome
+// updates the queue and the audit and produces DSNs and notices.
 import { createHash } from 'node:crypto';
 import type { Store } from './store.js';
 import type { Config } from './config/schema.js';
 import type { Logger } from './log.js';
-import { domainOf, type Inspected, type Prepared, type ScanFacts, type Attempted, type DkimResult, type Queued, type Received, type RecipientOutcome, type RecipientStatus } from './envelope.js';
+import { domainOf, type ContentChanges, type Inspected, type Prepared, type ScanFacts, type Attempted, type DkimResult, type Queued, type Received, type RecipientOutcome, type RecipientStatus, type Route, type TlsLevel } from './envelope.js';
+import { SmtpReplyError } from './smtp-reply.js';
+import type { PolicySet } from './policy/rule-set.js';
+import { evaluate, type Decision } from './policy/evaluate.js';
+import { planFor, isTlsRequirementFailure, NO_METHODS_BUT_TLS } from './policy/route-plan.js';
+import { policyMessage } from './policy/message.js';
+import { applyChanges, changesKey } from './transform/content.js';
+import { buildNotice } from './deliver/notice.js';
 import { appendInTxn } from './audit/append.js';
 import type { AuditInput } from './audit/record.js';
 import { DERIVED, commit, commitDurably, getBytes, getEntry, isFinished, listEntries, newEntry, putInTxn, removeInTxn, updateInTxn } from './spool/spool.js';
@@ -28,12 +37,13 @@ export interface PipelineDeps {
   extraCa: () => string | null;
   /** The inspect stage: never throws; a failed scan comes back as phi with reason scan-failed. */
   scan: (bytes: Buffer) => Promise<ScanFacts>;
+  /** The policy set in force (swapped atomically on reload). */
+  policy: () => PolicySet;
 }
 
 const OUT_PREFIX = DERIVED.out;
 const SCAN_PREFIX = DERIVED.scan;
 
-/** The session pool, plus the sessions in use, so stop() can cut off deliveries that outlive its bound. */
 /** Writes an attempt collects on the way (scan, signed copy, their events) for finish's one transaction. */
 interface PendingWrites {
   writes: (() => void)[];
@@ -65,10 +75,76 @@ function receivedEvents(env: Received): AuditInput[] {
   ];
 }
 
+function scannedEvent(env: Received, scan: ScanFacts): AuditInput {
+  return {
+    event: 'scanned', queueId: env.queueId, messageId: env.messageId, sender: env.sender, recipients: env.recipients,
+    details: {
+      phi: scan.phi, score: scan.score, reasons: scan.reasons, scanMs: scan.scanMs, bytes: scan.bytesScanned,
+      findings: scan.findings.map((f) => ({ type: f.type, where: f.where, count: f.count, confidence: f.confidence })),
+      unscanned: scan.unscanned,
+    },
+  };
+}
+
+function policyEvent(env: Received, d: Decision, version: string): AuditInput {
+  const r = d.route;
+  return {
+    event: 'policy', queueId: env.queueId, messageId: env.messageId, sender: env.sender, recipient: d.recipient,
+    details: {
+      rule: d.rule.id, action: r.action, policyVersion: version, findingTypes: d.types,
+      ...(r.tls ? { tls: r.tls } : {}), ...(r.methods ? { methods: r.methods } : {}), ...(r.reason ? { reason: r.reason } : {}),
+      ...(r.changes ? { changes: Object.keys(r.changes) } : {}),
+    },
+  };
+}
+
 function nextAttempt(entry: Queued, attempts: number, now: number, c: Config): number {
   const sched = c.outbound.retry.scheduleMs;
   const delay = sched[Math.min(attempts - 1, sched.length - 1)]!;
   return Math.min(now + delay, entry.receivedAt + c.outbound.retry.maxAgeMs);
+}
+
+/** Whether a route's rule already notifies the sender (kept on the route so the queue entry alone says it). */
+function ruleTellsSender(route: Route): boolean {
+  return route.notifySender === true;
+}
+
+const HEADLINE: Record<Route['action'], string> = {
+  deliver: 'Notice about your message',
+  encrypt: 'Your message is being sent through a protected channel',
+  reject: 'Your message was not delivered to some recipients',
+  quarantine: 'Your message was held for review and has not been delivered',
+};
+
+/** One notice as a queue entry (null sender, so a notice never bounces back into a loop). */
+function noticeEntry(c: Config, entry: Received, to: string, headline: string, lines: string[], text: string | undefined, now: number): { env: Received; bytes: Buffer } {
+  const built = buildNotice({ reportingMta: c.hostname, queueId: entry.queueId, messageId: entry.messageId, to, arrival: new Date(entry.receivedAt), now: new Date(now), lines, headline, ...(text ? { text } : {}) });
+  return {
+    bytes: built.bytes,
+    env: {
+      queueId: newQueueId(now), kind: 'notice', messageId: built.messageId, fromDomain: c.hostname.toLowerCase(), sender: '', recipients: [to],
+      client: { listener: 'internal', clientIp: '127.0.0.1' }, size: built.bytes.length,
+      sha256: createHash('sha256').update(built.bytes).digest('hex'), receivedAt: now,
+    },
+  };
+}
+
+/** The notices a set of decisions asks for (`notify` on the rule): one per rule and addressee. */
+function ruleNotices(c: Config, env: Received, decisions: Decision[], now: number): { env: Received; bytes: Buffer }[] {
+  const groups = new Map<string, { to: string; action: Route['action']; rule: string; text?: string; lines: string[] }>();
+  for (const d of decisions) {
+    if (!d.notify) continue;
+    for (const t of d.notify.to) {
+      const to = t === 'sender' ? env.sender : t;
+      if (!to) continue;
+      const k = `${d.rule.id}\0${to}`;
+      const g = groups.get(k) ?? { to, action: d.route.action, rule: d.rule.id, ...(d.notify.text ? { text: d.notify.text } : {}), lines: [] };
+      const what = d.route.action === 'reject' ? `refused: ${d.route.reason}` : d.route.action === 'quarantine' ? `held for review: ${d.route.reason}` : d.route.action === 'encrypt' ? 'sent through a protected channel' : 'sent';
+      g.lines.push(`<${d.recipient}>: ${what} (rule ${d.rule.id})`);
+      groups.set(k, g);
+    }
+  }
+  return [...groups.values()].map((g) => noticeEntry(c, env, g.to, HEADLINE[g.action], g.lines, g.text, now));
 }
 
 export function createPipeline(deps: PipelineDeps): Pipeline {
@@ -88,58 +164,91 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     },
   });
 
+  /**
+   * At DATA: scan, decide per recipient, and either refuse (policy rejects every recipient: 550 5.7.1 with the
+   * rule's reason) or spool the message with its scan, decisions and audit events in one durable commit.
+   */
   async function accept(env: Received, bytes: Buffer): Promise<void> {
+    const c = deps.config();
+    const now = deps.now();
+    const scan = await deps.scan(Buffer.from(bytes)); // a copy: the pool may move its buffer to the worker
+    const set = deps.policy();
+    const decisions = evaluate(set, policyMessage(env, bytes, scan), env.recipients);
+    const decided = [scannedEvent(env, scan), ...decisions.map((d) => policyEvent(env, d, set.version))];
+    const notices = ruleNotices(c, env, decisions, now);
+    if (decisions.every((d) => d.route.action === 'reject')) {
+      const reasons = [...new Set(decisions.map((d) => d.route.reason ?? 'not allowed'))].join('; ');
+      await commitDurably(store, () => {
+        for (const n of notices) {
+          putInTxn(store, newEntry(n.env, now), n.bytes);
+          for (const e of receivedEvents(n.env)) appendInTxn(store, e);
+        }
+        for (const e of decided) appendInTxn(store, e);
+        appendInTxn(store, {
+          event: 'rejected', queueId: env.queueId, messageId: env.messageId, sender: env.sender, recipients: env.recipients,
+          details: { listener: env.client.listener, clientIp: env.client.clientIp, user: env.client.user ?? null, size: env.size, sha256: env.sha256, reason: 'policy', rules: [...new Set(decisions.map((d) => d.rule.id))], reply: '550 5.7.1' },
+        });
+      });
+      for (const n of notices) scheduler.schedule(n.env.queueId, now);
+      log.info({ queueId: env.queueId, listener: env.client.listener, recipients: env.recipients.length }, 'refused by policy');
+      throw new SmtpReplyError({ code: 550, enhanced: '5.7.1', text: `Message refused by policy: ${reasons}` });
+    }
     const entry = newEntry(env, env.receivedAt);
+    entry.status.forEach((s, i) => {
+      s.route = decisions[i]!.route;
+      if (s.route.action === 'encrypt') s.method = 0;
+    });
     await commitDurably(store, () => {
       putInTxn(store, entry, bytes);
+      store.meta.put(SCAN_PREFIX + env.queueId, scan);
       for (const e of receivedEvents(env)) appendInTxn(store, e);
+      for (const e of decided) appendInTxn(store, e);
+      for (const n of notices) {
+        putInTxn(store, newEntry(n.env, now), n.bytes);
+        for (const e of receivedEvents(n.env)) appendInTxn(store, e);
+      }
     });
-    log.info({ queueId: env.queueId, listener: env.client.listener, recipients: env.recipients.length, size: env.size }, 'queued');
+    log.info({ queueId: env.queueId, listener: env.client.listener, recipients: env.recipients.length, size: env.size, phi: scan.phi, policy: set.version }, 'queued');
     scheduler.schedule(env.queueId, deps.now());
+    for (const n of notices) scheduler.schedule(n.env.queueId, now);
   }
 
-  /** The scan of a message, made once and kept beside it; audited as `scanned` (types, counts, never values). */
+  /** The scan of a message, made at DATA and kept beside it; our own DSNs and notices are not scanned. */
   async function inspected(entry: Queued, pre: PendingWrites): Promise<Inspected | null> {
     const kept = store.meta.get(SCAN_PREFIX + entry.queueId) as ScanFacts | undefined;
     if (kept) return { ...entry, scan: kept };
-    if (entry.kind === 'dsn') {
-      const none: ScanFacts = { phi: false, score: 0, reasons: ['internal-dsn'], findings: [], unscanned: [], scanMs: 0, bytesScanned: 0 };
+    if (entry.kind !== 'message') {
+      const none: ScanFacts = { phi: false, score: 0, reasons: [`internal-${entry.kind}`], findings: [], unscanned: [], scanMs: 0, bytesScanned: 0 };
       return { ...entry, scan: none };
     }
+    // an entry spooled without its scan (by an older version): scanned now, fail closed like any other
     const bytes = getBytes(store, entry.queueId);
     if (!bytes) return null;
-    const scan = await deps.scan(bytes); // the pool may take these bytes (transfer); they are not used again
-    // written with the attempt's outcome, in one transaction (a crash before it means a fresh scan, no loss)
+    const scan = await deps.scan(bytes);
     pre.writes.push(() => store.meta.put(SCAN_PREFIX + entry.queueId, scan));
-    pre.events.push({
-      event: 'scanned', queueId: entry.queueId, messageId: entry.messageId, sender: entry.sender, recipients: entry.recipients,
-      details: {
-        phi: scan.phi, score: scan.score, reasons: scan.reasons, scanMs: scan.scanMs, bytes: scan.bytesScanned,
-        findings: scan.findings.map((f) => ({ type: f.type, where: f.where, count: f.count, confidence: f.confidence })),
-        unscanned: scan.unscanned,
-      },
-    });
-    log.info({ queueId: entry.queueId, phi: scan.phi, findings: scan.findings.length, unscanned: scan.unscanned.length, scanMs: scan.scanMs }, 'scanned');
+    pre.events.push(scannedEvent(entry, scan));
     return { ...entry, scan };
   }
 
-  /** The bytes that leave: DKIM-signed once, kept in the spool so every retry sends the same bytes. */
-  async function prepared(entry: Inspected, pre: PendingWrites): Promise<Prepared | null> {
-    const cached = store.messages.get(OUT_PREFIX + entry.queueId);
-    const meta = store.meta.get(OUT_PREFIX + entry.queueId) as DkimResult | undefined;
+  /** The bytes one group of recipients gets: the rule's edits, then DKIM, built once and kept for retries. */
+  async function prepared(entry: Inspected, changes: ContentChanges | undefined, pre: PendingWrites): Promise<Prepared | null> {
+    const variant = changesKey(changes);
+    const key = OUT_PREFIX + entry.queueId + (variant ? `#${createHash('sha256').update(variant).digest('hex').slice(0, 12)}` : '');
+    const cached = store.messages.get(key);
+    const meta = store.meta.get(key) as DkimResult | undefined;
     if (cached && meta) return { ...entry, outBytes: cached, dkim: meta };
     const original = getBytes(store, entry.queueId);
     if (!original) return null;
-    const signed = await dkimSignBytes(original, entry.fromDomain, deps.dkimKeys());
+    const signed = await dkimSignBytes(applyChanges(original, changes), entry.fromDomain, deps.dkimKeys());
     // kept for retries only: a message delivered at the first attempt never stores a second copy
     pre.keepIfQueued.push(() => {
-      store.messages.put(OUT_PREFIX + entry.queueId, signed.bytes);
-      store.meta.put(OUT_PREFIX + entry.queueId, signed.dkim);
+      store.messages.put(key, signed.bytes);
+      store.meta.put(key, signed.dkim);
     });
     if (signed.dkim.signed) {
       pre.events.push({
         event: 'dkim-signed', queueId: entry.queueId, messageId: entry.messageId, sender: entry.sender,
-        details: { domain: signed.dkim.domain, selector: signed.dkim.selector, algorithm: signed.dkim.algorithm },
+        details: { domain: signed.dkim.domain, selector: signed.dkim.selector, algorithm: signed.dkim.algorithm, ...(variant ? { variant: key.slice(key.indexOf('#') + 1) } : {}) },
       });
     }
     return { ...entry, outBytes: signed.bytes, dkim: signed.dkim };
@@ -153,24 +262,57 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const due = entry.status.filter((s) => (s.state === 'pending' || s.state === 'deferred') && s.nextAttemptAt <= now);
     if (!due.length) return reschedule(entry);
     const pre: PendingWrites = { writes: [], keepIfQueued: [], events: [] };
-    const inspectedEntry = await inspected(entry, pre);
-    const out = inspectedEntry ? await prepared(inspectedEntry, pre) : null;
-    if (!out) {
+    const ins = await inspected(entry, pre);
+    if (!ins) {
       log.error({ queueId }, 'queue entry has no message bytes; recipients bounced');
-      return finish(entry, due.map((s) => ({ address: s.address, outcome: 'bounced', reply: 'message bytes missing from the spool', reason: 'spool-missing' })), [], out, pre);
+      return finish(entry, due.map((s) => ({ address: s.address, outcome: 'bounced', reply: 'message bytes missing from the spool', reason: 'spool-missing' })), [], null, pre);
     }
-    const byDomain = new Map<string, string[]>();
+    const floor = (a: string): TlsLevel => tlsLevelFor(domainOf(a), c.outbound.tls);
+    const outcomes: RecipientOutcome[] = [];
+    const groups = new Map<string, { domain: string; level: TlsLevel; changes: ContentChanges | undefined; recipients: string[] }>();
+    const methodOf = new Map<string, number>();
     for (const s of due) {
-      const d = domainOf(s.address);
-      byDomain.set(d, [...(byDomain.get(d) ?? []), s.address]);
+      const plan = planFor(s.route, s.address, floor(s.address), s.method ?? 0, NO_METHODS_BUT_TLS);
+      if (plan.kind === 'bounce') { outcomes.push({ address: s.address, outcome: 'bounced', reply: plan.reply, reason: plan.reason }); continue; }
+      if (plan.kind === 'hold') { outcomes.push({ address: s.address, outcome: 'held', reply: plan.reason, reason: 'held', ...(plan.method !== undefined ? { method: plan.method } : {}) }); continue; }
+      if (plan.method !== undefined) methodOf.set(s.address, plan.method);
+      const domain = domainOf(s.address);
+      const k = `${domain}\0${plan.level}\0${changesKey(plan.changes)}`;
+      const g = groups.get(k) ?? { domain, level: plan.level, changes: plan.changes, recipients: [] };
+      g.recipients.push(s.address);
+      groups.set(k, g);
     }
+    const results: (Attempted & { attempts?: unknown[] })[] = [];
+    let dkim: DkimResult | null = null;
     const deliverDeps: DeliverDeps = { resolver: deps.resolver, pool, routes: c.outbound.routes };
-    const results = await Promise.all([...byDomain].map(([domain, recipients]) =>
-      deliverBatch({ queueId, domain, sender: entry.sender, recipients, bytes: out.outBytes, level: tlsLevelFor(domain, c.outbound.tls) }, deliverDeps)));
-    return finish(entry, results.flatMap((r) => r.outcomes), results, out, pre);
+    await Promise.all([...groups.values()].map(async (g) => {
+      const out = await prepared(ins, g.changes, pre);
+      if (!out) {
+        for (const a of g.recipients) outcomes.push({ address: a, outcome: 'bounced', reply: 'message bytes missing from the spool', reason: 'spool-missing' });
+        return;
+      }
+      dkim ??= out.dkim;
+      const r = await deliverBatch({ queueId, domain: g.domain, sender: entry.sender, recipients: g.recipients, bytes: out.outBytes, level: g.level }, deliverDeps);
+      results.push(r);
+      for (const o of r.outcomes) {
+        const method = methodOf.get(o.address);
+        if (method === undefined || o.outcome !== 'deferred' || !isTlsRequirementFailure(o.reason)) {
+          outcomes.push(method === undefined ? o : { ...o, method });
+          continue;
+        }
+        // verified TLS could not be had: the next method now, not after the retry schedule
+        const s = due.find((x) => x.address === o.address)!;
+        const next = planFor(s.route, s.address, floor(s.address), method + 1, NO_METHODS_BUT_TLS, [`verified TLS failed (${o.reason})`]);
+        pre.events.push({ event: 'route-fallback', queueId, messageId: entry.messageId, sender: entry.sender, recipient: o.address, details: { from: 'tls', reason: o.reason, reply: o.reply, to: next.kind === 'hold' ? 'held' : 'next-method' } });
+        outcomes.push(next.kind === 'hold'
+          ? { address: o.address, outcome: 'held', reply: next.reason, reason: 'held', ...(next.method !== undefined ? { method: next.method } : {}) }
+          : { ...o, ...(next.kind === 'send' && next.method !== undefined ? { method: next.method } : {}) });
+      }
+    }));
+    return finish(entry, outcomes, results, dkim ? { dkim } : null, pre);
   }
 
-  /** One write transaction per attempt: the scan, the signature and the outcome land together. */
+  /** One write transaction per attempt: the scan, the signed copies, the outcome, DSNs and notices land together. */
   async function finish(entry: Queued, outcomes: RecipientOutcome[], results: (Attempted & { attempts?: unknown[] })[], out: { dkim: DkimResult } | null, pre: PendingWrites): Promise<void> {
     const c = deps.config();
     const now = deps.now();
@@ -190,16 +332,25 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const hopOf = new Map<string, Attempted['hop']>();
     for (const r of results) for (const o of r.outcomes) hopOf.set(o.address, r.hop);
     const bounced: { status: RecipientStatus; outcome: RecipientOutcome; status3463: string }[] = [];
+    const held: { status: RecipientStatus; reason: string }[] = [];
     const status = entry.status.map((s) => ({ ...s }));
     for (const o of outcomes) {
       const s = status.find((x) => x.address === o.address)!;
-      s.attempts += 1;
       s.updatedAt = now;
+      if (o.method !== undefined) s.method = o.method;
+      if (o.outcome === 'held') {
+        s.state = 'held';
+        s.heldReason = o.reply;
+        events.push({ event: 'held', ...base, recipient: o.address, details: { reason: o.reply, rule: s.route?.rule ?? null, action: s.route?.action ?? null } });
+        held.push({ status: s, reason: o.reply });
+        continue;
+      }
+      s.attempts += 1;
       s.lastReply = o.reply;
       const hop = hopOf.get(o.address) ?? null;
       if (o.outcome === 'delivered') {
         s.state = 'delivered';
-        events.push({ event: 'delivered', ...base, recipient: o.address, details: { host: hop?.host, ip: hop?.ip, port: hop?.port, tlsProtocol: hop?.tls.protocol ?? null, tlsCipher: hop?.tls.cipher ?? null, tlsVerified: hop?.tls.verified ?? false, tlsRequired: hop?.tls.required, reply: o.reply } });
+        events.push({ event: 'delivered', ...base, recipient: o.address, details: { host: hop?.host, ip: hop?.ip, port: hop?.port, tlsProtocol: hop?.tls.protocol ?? null, tlsCipher: hop?.tls.cipher ?? null, tlsVerified: hop?.tls.verified ?? false, tlsRequired: hop?.tls.required, reply: o.reply, rule: s.route?.rule ?? null } });
         continue;
       }
       let outcome = o.outcome;
@@ -214,7 +365,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       if (outcome === 'bounced') {
         s.state = 'bounced';
         const st = reason === 'max-age' ? '5.4.7' : statusOf(reply, true);
-        events.push({ event: 'bounced', ...base, recipient: o.address, details: { reason, status: st, reply, host: hop?.host ?? null } });
+        events.push({ event: 'bounced', ...base, recipient: o.address, details: { reason, status: st, reply, host: hop?.host ?? null, ...(reason === 'policy-rejected' ? { rule: s.route?.rule ?? null } : {}) } });
         bounced.push({ status: s, outcome: { ...o, reply, reason }, status3463: st });
       } else {
         s.state = 'deferred';
@@ -223,8 +374,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       }
     }
     const updated: Queued = { ...entry, status };
-    let dsn: { env: Received; bytes: Buffer } | null = null;
-    if (bounced.length && entry.sender !== '' && entry.kind !== 'dsn') {
+    const created: { env: Received; bytes: Buffer }[] = [];
+    if (bounced.length && entry.sender !== '' && entry.kind === 'message') {
       const original = getBytes(store, entry.queueId) ?? Buffer.alloc(0);
       const built = buildDsn({
         reportingMta: c.hostname, queueId: entry.queueId, originalSender: entry.sender, arrival: new Date(entry.receivedAt),
@@ -232,24 +383,31 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         originalHeaders: headerBlockOf(original), now: nowDate,
       });
       const dsnId = newQueueId(now);
-      dsn = {
+      created.push({
         bytes: built.bytes,
         env: {
           queueId: dsnId, kind: 'dsn', messageId: built.messageId, fromDomain: c.hostname.toLowerCase(), sender: '', recipients: [entry.sender],
           client: { listener: 'internal', clientIp: '127.0.0.1' }, size: built.bytes.length,
           sha256: createHash('sha256').update(built.bytes).digest('hex'), receivedAt: now,
         },
-      };
+      });
       events.push({ event: 'dsn-sent', ...base, recipients: bounced.map((b) => b.status.address), details: { dsnQueueId: dsnId, dsnMessageId: built.messageId, to: entry.sender } });
+    }
+    // the sender is told about a hold, unless the rule's own notify already told them
+    const tell = held.filter((h) => !(h.status.route?.action === 'quarantine' && ruleTellsSender(h.status.route)));
+    if (tell.length && entry.sender !== '' && entry.kind === 'message') {
+      const n = noticeEntry(c, entry, entry.sender, 'Your message was held and has not been delivered', tell.map((h) => `<${h.status.address}>: ${h.reason}`), undefined, now);
+      created.push(n);
+      events.push({ event: 'notice-sent', ...base, recipients: tell.map((h) => h.status.address), details: { noticeQueueId: n.env.queueId, to: entry.sender, why: 'held' } });
     }
     const done = isFinished(updated);
     // not waiting for the fsync: a crash before it means another attempt (at least once), never a loss
     await commit(store, () => {
       for (const w of pre.writes) w();
       if (!done) for (const w of pre.keepIfQueued) w();
-      if (dsn) {
-        putInTxn(store, newEntry(dsn.env, now), dsn.bytes);
-        for (const e of receivedEvents(dsn.env)) appendInTxn(store, e);
+      for (const n of created) {
+        putInTxn(store, newEntry(n.env, now), n.bytes);
+        for (const e of receivedEvents(n.env)) appendInTxn(store, e);
       }
       for (const e of events) appendInTxn(store, e);
       if (done) {
@@ -257,7 +415,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       } else updateInTxn(store, updated);
     }, { durable: false });
     for (const o of outcomes) log.info({ queueId: entry.queueId, outcome: status.find((s) => s.address === o.address)?.state, reason: o.reason }, 'delivery');
-    if (dsn) scheduler.schedule(dsn.env.queueId, now);
+    for (const n of created) scheduler.schedule(n.env.queueId, now);
     if (!done) reschedule(updated);
   }
 

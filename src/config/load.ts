@@ -2,7 +2,8 @@
 // warnings), defaults, and resolution of paths, durations and sizes into a typed Config.
 import { readFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { Ajv, type ValidateFunction } from 'ajv';
+import { schemaProblems } from './schema-problems.js';
 import { configSchema, type Config, type ListenerConfig, type TlsLevel } from './schema.js';
 import { parseYamlLocated, locate, type LocatedDoc } from './yaml-locate.js';
 import { parseDuration, parseSize } from './units.js';
@@ -20,46 +21,6 @@ const ajv = new Ajv({ allErrors: true, strict: false, verbose: true });
 // compiled on first use: `phigate --help` and commands that read no config skip the cost (~100 ms)
 let compiled: ValidateFunction | null = null;
 const validator = (): ValidateFunction => (compiled ??= ajv.compile(configSchema));
-
-function describe(e: ErrorObject): string {
-  const at = e.instancePath.split('/').filter(Boolean).pop() ?? 'config';
-  const sch = e.parentSchema as { description?: string } | undefined;
-  switch (e.keyword) {
-    case 'additionalProperties': {
-      const allowed = Object.keys((e.parentSchema as { properties?: object }).properties ?? {});
-      return `unknown key "${(e.params as { additionalProperty: string }).additionalProperty}"` +
-        (allowed.length ? `; expected one of: ${allowed.join(', ')}` : '');
-    }
-    case 'required': {
-      const where = e.instancePath.split('/').filter(Boolean).join('.');
-      return `missing required key "${(e.params as { missingProperty: string }).missingProperty}"${where ? ` in "${where}"` : ''}`;
-    }
-    case 'enum':
-      return `"${at}" must be one of: ${(e.params as { allowedValues: unknown[] }).allowedValues.join(', ')}`;
-    case 'pattern':
-      return `"${at}" must be ${sch?.description ?? `a string matching ${(e.params as { pattern: string }).pattern}`}`;
-    case 'type':
-      return `"${at}" must be ${sch?.description ?? [(e.params as { type: string | string[] }).type].flat().join(' or ')}`;
-    default:
-      return `"${at}" ${e.message ?? 'is invalid'}`;
-  }
-}
-
-function schemaProblems(ld: LocatedDoc, errors: ErrorObject[]): FileProblem[] {
-  const seen = new Set<string>();
-  const out: FileProblem[] = [];
-  for (const e of errors) {
-    const path = e.instancePath.split('/').filter(Boolean).map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
-    const extra = e.keyword === 'additionalProperties' ? (e.params as { additionalProperty: string }).additionalProperty : undefined;
-    const pos = locate(ld, path, extra);
-    const message = describe(e);
-    const k = `${pos.line}:${pos.col}:${message}`;
-    if (seen.has(k)) continue;
-    seen.add(k);
-    out.push({ file: ld.file, line: pos.line, col: pos.col, message });
-  }
-  return out.sort((a, b) => a.line - b.line || a.col - b.col);
-}
 
 type Raw = Record<string, any>;
 

@@ -29,6 +29,10 @@ export function removeInTxn(store: Store, queueId: string): void {
   store.queue.remove(queueId);
   store.messages.remove(DERIVED.out + queueId);
   store.meta.remove(DERIVED.out + queueId);
+  // per-recipient-group copies (a rule's edits): out:<id>#<variant>
+  const variants = { start: `${DERIVED.out}${queueId}#`, end: `${DERIVED.out}${queueId}$` };
+  for (const k of [...store.messages.getKeys(variants)]) store.messages.remove(k);
+  for (const k of [...store.meta.getKeys(variants)]) store.meta.remove(k);
   store.meta.remove(DERIVED.scan + queueId);
 }
 
@@ -39,6 +43,11 @@ export function getEntry(store: Store, queueId: string): Queued | undefined {
 /** The message bytes: a fresh copy (lmdb copies out of the map), the caller's to keep or hand on. */
 export function getBytes(store: Store, queueId: string): Buffer | undefined {
   return store.messages.get(queueId) ?? undefined;
+}
+
+/** Entries with a recipient held for an admin (the quarantine). */
+export function heldEntries(store: Store): Queued[] {
+  return listEntries(store).filter((e) => e.status.some((s) => s.state === 'held'));
 }
 
 export function listEntries(store: Store): Queued[] {
@@ -64,5 +73,5 @@ export function commitDurably<T>(store: Store, writes: () => T): Promise<T> {
 }
 
 export function isFinished(entry: Queued): boolean {
-  return entry.status.every((s) => s.state === 'delivered' || s.state === 'bounced');
+  return entry.status.every((s) => s.state === 'delivered' || s.state === 'bounced' || s.state === 'discarded');
 }

@@ -44,16 +44,16 @@ async function eventsUntilDelivered(store: Store, messageId: string): Promise<Au
   }
 }
 
-test('a delivered message leaves received, queued, delivery-attempt, delivered in order, and the chain verifies', async (t) => {
+test('a delivered message leaves received, queued, scanned, policy, delivery-attempt, delivered in order, and the chain verifies', async (t) => {
   const { sink, gw, relay } = await gatewayWithSink(t);
   const qid = await sendOne(relay, 'order-1@clinic.test', 'hello');
   await sink.waitFor(1);
   const recs = await eventsUntilDelivered(gw.store, 'order-1@clinic.test');
-  t.deepEqual(recs.map((r) => r.event), ['received', 'queued', 'scanned', 'delivery-attempt', 'delivered']);
+  t.deepEqual(recs.map((r) => r.event), ['received', 'queued', 'scanned', 'policy', 'delivery-attempt', 'delivered']);
   t.true(recs.every((r) => r.queueId === qid && r.sender === 'ehr@clinic.test'));
   t.deepEqual(recs.map((r) => r.seq), [...recs.map((r) => r.seq)].sort((a, b) => a - b));
-  t.is(recs[4]!.recipient, 'patient@example.net');
-  t.is(recs[4]!.details['port'], sink.port);
+  t.is(recs[5]!.recipient, 'patient@example.net');
+  t.is(recs[5]!.details['port'], sink.port);
   t.deepEqual(queryAudit(gw.store, { queueId: qid }).map((r) => r.seq), recs.map((r) => r.seq));
   t.deepEqual(queryAudit(gw.store, { recipient: 'patient@example.net' }).map((r) => r.seq), recs.map((r) => r.seq));
   t.true(verifyAudit(gw.store).ok);

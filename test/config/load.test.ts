@@ -75,14 +75,14 @@ test('the unedited base config loads (control)', async (t) => {
 
 test('an unknown top-level key names the key and the allowed ones', async (t) => {
   const text = BASE.replace('users:', 'colour: blue\nusers:');
-  await expectProblems(t, text, (f) => [`${f}:${at(text, 'colour:')} unknown key "colour"; expected one of: hostname, dataDir, listen, tls, users, auth, limits, outbound, dkim, policies, log, shutdownTimeout, inspect`]);
+  await expectProblems(t, text, (f) => [`${f}:${at(text, 'colour:')} unknown key "colour" (expected one of: hostname, dataDir, listen, tls, users, auth, limits, outbound, dkim, policies, log, shutdownTimeout, inspect)`]);
 });
 
 test('an unknown nested key is located at that key', async (t) => {
   const text = BASE.replace('  window: 15m\n', '  window: 15m\n  windw: 1m\n');
-  await expectProblems(t, text, (f) => [`${f}:${at(text, 'windw:')} unknown key "windw"; expected one of: maxFailures, window, lockout`]);
+  await expectProblems(t, text, (f) => [`${f}:${at(text, 'windw:')} unknown key "windw"; did you mean "window"? (expected one of: maxFailures, window, lockout)`]);
   const text2 = BASE.replace('    port: 2525\n', '    port: 2525\n    trustedNetwork: [10.0.0.0/8]\n');
-  await expectProblems(t, text2, (f) => [`${f}:${at(text2, 'trustedNetwork:')} unknown key "trustedNetwork"; expected one of: host, port, maxConnectionsPerIp, trustedNetworks`], 'in-process');
+  await expectProblems(t, text2, (f) => [`${f}:${at(text2, 'trustedNetwork:')} unknown key "trustedNetwork"; did you mean "trustedNetworks"? (expected one of: host, port, maxConnectionsPerIp, trustedNetworks)`], 'in-process');
 });
 
 test('a bad enum value (outbound.tls "sometimes") lists the allowed values', async (t) => {
@@ -145,7 +145,7 @@ test('several problems: one line each, in file order', async (t) => {
   const text = BASE.replace('port: 2587', 'port: 70000').replace('"*": verify', '"*": sometimes').replace('users:', 'colour: blue\nusers:');
   await expectProblems(t, text, (f) => [
     `${f}:${at(text, '70000')} "port" must be <= 65535`,
-    `${f}:${at(text, 'colour:')} unknown key "colour"; expected one of: hostname, dataDir, listen, tls, users, auth, limits, outbound, dkim, policies, log, shutdownTimeout, inspect`,
+    `${f}:${at(text, 'colour:')} unknown key "colour" (expected one of: hostname, dataDir, listen, tls, users, auth, limits, outbound, dkim, policies, log, shutdownTimeout, inspect)`,
     `${f}:${at(text, 'sometimes')} "*" must be one of: none, may, encrypt, verify`,
   ]);
 });

@@ -65,7 +65,7 @@ test('550 5.1.1 for one recipient: the other is delivered, the sender gets a DSN
 
   // the audit of the original: one attempt, delivered + bounced, then dsn-sent; the entry is finished
   const evs = await auditUntil(gw, qid, (e) => e.some((x) => x.event === 'dsn-sent'));
-  t.deepEqual(names(evs), ['received', 'queued', 'scanned', 'delivery-attempt', 'delivered', 'bounced', 'dsn-sent']);
+  t.deepEqual(names(evs), ['received', 'queued', 'scanned', 'policy', 'policy', 'delivery-attempt', 'delivered', 'bounced', 'dsn-sent']);
   const bounced = evs.find((e) => e.event === 'bounced')!;
   t.is(bounced.recipient, 'nobody@example.net');
   t.is(bounced.details['reason'], 'remote-5xx');

@@ -44,7 +44,7 @@ test('MX: the preferred host refuses connections, the next MX by priority gets t
   t.deepEqual(queries.slice(0, 3), ['MX example.net', 'A mx1.example.net', 'A mx2.example.net'], 'MX lookup, then hosts in priority order');
 
   const evs = await auditUntil(gw, qid, (e) => e.some((x) => x.event === 'delivered'));
-  t.deepEqual(names(evs), ['received', 'queued', 'scanned', 'delivery-attempt', 'delivered']);
+  t.deepEqual(names(evs), ['received', 'queued', 'scanned', 'policy', 'delivery-attempt', 'delivered']);
   const attempt = evs.find((e) => e.event === 'delivery-attempt')!;
   const tried = attempt.details['hopsTried'] as { host: string; ip: string; reason: string }[];
   t.is(tried.length, 1, 'one failed hop before the one that worked');

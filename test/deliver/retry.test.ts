@@ -7,7 +7,7 @@ import { getEntry } from '../../src/spool/spool.js';
 import { verifyAudit } from '../../src/audit/verify.js';
 import { auditUntil, gatewayWith, names, relay, sleep } from './util.js';
 
-const EXPECTED = ['received', 'queued', 'scanned', 'delivery-attempt', 'deferred', 'delivery-attempt', 'delivered'];
+const EXPECTED = ['received', 'queued', 'scanned', 'policy', 'delivery-attempt', 'deferred', 'delivery-attempt', 'delivered'];
 
 test('451 at RCPT, then 250: delivered on the retry, audit in order, no dkim-signed without keys', async (t) => {
   const sink = await startSink({ onRcpt: (_a, attempt) => (attempt === 1 ? [451, '4.3.0 Temporary lookup failure, try again'] : null) });
@@ -42,7 +42,7 @@ test('451 after the DATA, then 250: delivered on the retry with the same bytes',
   const [m] = await sink.waitFor(1, 8000);
   t.deepEqual([...m!.to].sort(), ['nurse@example.net', 'patient@example.net'], 'one transaction for both recipients of the domain');
   const evs = await auditUntil(gw, qid, (e) => e.filter((x) => x.event === 'delivered').length === 2);
-  t.deepEqual(names(evs), ['received', 'queued', 'scanned', 'delivery-attempt', 'deferred', 'deferred', 'delivery-attempt', 'delivered', 'delivered']);
+  t.deepEqual(names(evs), ['received', 'queued', 'scanned', 'policy', 'policy', 'delivery-attempt', 'deferred', 'deferred', 'delivery-attempt', 'delivered', 'delivered']);
   for (const d of evs.filter((e) => e.event === 'deferred')) {
     t.is(d.details['reason'], 'remote-4xx');
     t.regex(String(d.details['reply']), /451 4\.7\.1/);

@@ -20,7 +20,7 @@ const hasDelivered = (evs: AuditRecord[]) => evs.some((e) => e.event === 'delive
 /** Asserts the recipient is deferred for `reason` after one attempt, with nothing sent to the sink. */
 async function assertDeferred(t: import('ava').ExecutionContext, gw: Gateway, qid: string, rcpt: string, reason: string): Promise<void> {
   const evs = await auditUntil(gw, qid, hasDeferred);
-  t.deepEqual(names(evs), ['received', 'queued', 'scanned', 'delivery-attempt', 'deferred']);
+  t.deepEqual(names(evs), ['received', 'queued', 'scanned', 'policy', 'delivery-attempt', 'deferred']);
   const attempt = evs.find((e) => e.event === 'delivery-attempt')!;
   t.deepEqual(attempt.recipients, [rcpt]);
   t.is(attempt.details['tlsRequired'], 'verify');
@@ -88,7 +88,7 @@ test('encrypt: a self-signed certificate is accepted, the message travels over T
   t.regex(m!.tlsProtocol ?? '', /^TLSv1\.[23]$/, 'the sink saw a TLS session');
   t.regex(m!.bytes.toString(), /encrypted but unverified/);
   const evs = await auditUntil(gw, qid, hasDelivered);
-  t.deepEqual(names(evs), ['received', 'queued', 'scanned', 'delivery-attempt', 'delivered']);
+  t.deepEqual(names(evs), ['received', 'queued', 'scanned', 'policy', 'delivery-attempt', 'delivered']);
   const d = evs.find((e) => e.event === 'delivered')!;
   t.is(d.details['tlsVerified'], false);
   t.is(d.details['tlsRequired'], 'encrypt');
@@ -151,7 +151,7 @@ test('may: a STARTTLS handshake that fails is retried in clear text on a new con
   const gw = await gatewayWith(t, { routes: { 'example.net': `localhost:${srv.port}` }, tls: { '*': 'may' } });
   const qid = await relay(t, gw, { from: 'ehr@lab.test', to: ['patient@example.net'], body: 'may falls back' });
   const evs = await auditUntil(gw, qid, (e) => hasDelivered(e) || hasDeferred(e));
-  t.deepEqual(names(evs), ['received', 'queued', 'scanned', 'delivery-attempt', 'delivered'], JSON.stringify(evs.at(-1)?.details));
+  t.deepEqual(names(evs), ['received', 'queued', 'scanned', 'policy', 'delivery-attempt', 'delivered'], JSON.stringify(evs.at(-1)?.details));
   t.is(srv.starttlsSeen, 1, 'TLS was tried first');
   t.is(srv.messages.length, 1);
   t.regex(srv.messages[0]!.data, /may falls back/);

@@ -72,7 +72,7 @@ test('submission, smtps and relay deliver over verified TLS with a DKIM signatur
     if (events.includes('delivered')) break;
     await new Promise((r) => setTimeout(r, 100));
   }
-  t.deepEqual(events, ['received', 'queued', 'scanned', 'dkim-signed', 'delivery-attempt', 'delivered']);
+  t.deepEqual(events, ['received', 'queued', 'scanned', 'policy', 'dkim-signed', 'delivery-attempt', 'delivered']);
   const received = queryAudit(gw.store, { queueId: qid, event: 'received' })[0]!;
   t.is(received.details['user'], 'frontdesk');
   t.is(received.details['listener'], 'submission');

@@ -1,0 +1,44 @@
+// Owns the edits a rule makes to a recipient's copy before signing: remove trigger tags such as [secure] from the
+// Subject, add a subject prefix, add headers. Only the header block changes; the body bytes are kept as they are.
+import libmime from 'libmime';
+import { headerBlockEnd } from '../message-headers.js';
+import type { ContentChanges } from '../envelope.js';
+
+const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** The subject after the rule's edits. */
+export function editSubject(subject: string, changes: ContentChanges): string {
+  let s = subject;
+  for (const tag of changes.strip ?? []) s = s.replace(new RegExp(`\\s*${escape(tag)}\\s*`, 'gi'), ' ');
+  s = s.replace(/\s{2,}/g, ' ').trim();
+  if (changes.subjectPrefix && !s.toLowerCase().startsWith(changes.subjectPrefix.trim().toLowerCase())) s = `${changes.subjectPrefix.trim()} ${s}`.trim();
+  return s;
+}
+
+export function hasChanges(changes: ContentChanges | undefined): boolean {
+  return !!changes && (!!changes.subjectPrefix || !!changes.strip?.length || !!changes.headers?.length);
+}
+
+/** A stable key for a set of changes: recipients with the same key share one copy. */
+export function changesKey(changes: ContentChanges | undefined): string {
+  return hasChanges(changes) ? JSON.stringify([changes!.strip ?? [], changes!.subjectPrefix ?? '', changes!.headers ?? []]) : '';
+}
+
+export function applyChanges(bytes: Buffer, changes: ContentChanges | undefined): Buffer {
+  if (!hasChanges(changes)) return bytes;
+  const { end, bodyStart } = headerBlockEnd(bytes);
+  const nl = bytes.indexOf('\r\n') >= 0 && bytes.indexOf('\r\n') <= end ? '\r\n' : '\n';
+  const lines = bytes.subarray(0, end).toString('latin1').split(/\r?\n(?![ \t])/);
+  const subjectAt = lines.findIndex((l) => /^subject\s*:/i.test(l));
+  const oldRaw = subjectAt >= 0 ? lines[subjectAt]!.slice(lines[subjectAt]!.indexOf(':') + 1).replace(/\r?\n[ \t]+/g, ' ').trim() : '';
+  const old = libmime.decodeWords(Buffer.from(oldRaw, 'latin1').toString('utf8'));
+  if (changes!.subjectPrefix || changes!.strip?.length) {
+    const next = editSubject(old, changes!);
+    const line = `Subject: ${libmime.encodeWords(next, 'Q', 52)}`;
+    if (subjectAt >= 0) lines[subjectAt] = line;
+    else lines.push(line);
+  }
+  for (const [name, value] of changes!.headers ?? []) lines.push(`${name}: ${libmime.encodeWords(value.replace(/[\r\n]+/g, ' '), 'Q', 52)}`);
+  const head = Buffer.from(lines.join(nl), 'latin1');
+  return Buffer.concat([head, Buffer.from(nl + nl), bytes.subarray(bodyStart)]);
+}
