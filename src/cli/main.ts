@@ -7,6 +7,8 @@ import { registerDkim } from './dkim.js';
 import { registerQueue } from './queue.js';
 import { registerAudit } from './audit.js';
 import { registerScan } from './scan.js';
+import { registerPolicy } from './policy.js';
+import { registerQuarantine } from './quarantine.js';
 import { isPhigateError, FileProblemsError } from '../errors.js';
 
 export function buildProgram(): Command {
@@ -21,6 +23,8 @@ export function buildProgram(): Command {
   registerQueue(program);
   registerAudit(program);
   registerScan(program);
+  registerPolicy(program);
+  registerQuarantine(program);
   program.commands.forEach(function override(c: Command) { c.exitOverride(); c.commands.forEach(override); });
   return program;
 }
