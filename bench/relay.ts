@@ -14,6 +14,7 @@ import { startPostfix, type PostfixInstance } from './lib/postfix.js';
 import { describeMachine, formatJson, loadAverage1m, formatText, type CellResult, type Report, type TargetName } from './lib/report.js';
 import { Sink } from './lib/sink.js';
 import type { Load, Mode } from './lib/source.js';
+import { evaluationCost, writePolicySet } from './lib/policy-set.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const WARMUP_TIMEOUT_MS = 60_000;
@@ -129,6 +130,54 @@ async function runAllCells(opts: Options, run: Running): Promise<CellResult[]> {
   return cells;
 }
 
+interface PolicyRun { rules: number; usPerMessage: number; cells: { mode: Mode; withRules: RunResult | null; withoutRules: RunResult | null }[]; problem: string | null }
+
+/**
+ * phigate with an N-rule policy set beside the default one, 1 KB at c=10 (both modes), plus the in-process cost
+ * of one evaluation: how much the policy stage adds next to scanning and spooling.
+ */
+async function runPolicySet(opts: Options, run: Running, baseDir: string, defaults: CellResult[]): Promise<PolicyRun | null> {
+  if (!opts.phigate || opts.policyRules === 0 || problemOf(run, 'phigate')) return null;
+  const dir = join(baseDir, 'phigate-policy');
+  mkdirSync(dir, { mode: 0o700 });
+  let gw: Gateway;
+  try {
+    gw = await startGateway(REPO_ROOT, dir, run.sink.port, (p) => writePolicySet(p, opts.policyRules));
+  } catch (err) {
+    return { rules: opts.policyRules, usPerMessage: 0, cells: [], problem: (err as Error).message };
+  }
+  const cost = evaluationCost(join(dir, 'policies'));
+  log(`policy set: ${cost.rules} rules, ${cost.usPerMessage.toFixed(1)} µs per evaluation in process`);
+  const target: Target = { name: 'phigate', port: gw.port, exited: gw.proc.exited, problem: null };
+  const cells: PolicyRun['cells'] = [];
+  const size = { label: '1 KB', bytes: 1024 };
+  await measure(run.sink, gw.port, { sizeBytes: 1024, concurrency: 5, mode: 'reuse', count: opts.warmup || 50 }, WARMUP_TIMEOUT_MS, exitOf(run, target));
+  for (const mode of opts.modes) {
+    const load: Load = { sizeBytes: 1024, concurrency: 10, mode, count: opts.count ?? defaultCount(1024) };
+    const r = await measure(run.sink, gw.port, load, opts.timeoutMs, exitOf(run, target));
+    log(describeRun({ ...target, name: 'phigate' }, load, size, r) + ` (${cost.rules}-rule policy)`);
+    const base = defaults.find((c) => c.sizeBytes === 1024 && c.concurrency === 10 && c.mode === mode)?.results.phigate ?? null;
+    cells.push({ mode, withRules: r, withoutRules: base });
+  }
+  await gw.stop();
+  return { rules: cost.rules, usPerMessage: cost.usPerMessage, cells, problem: null };
+}
+
+function formatPolicyRun(p: PolicyRun | null): string {
+  if (!p) return '';
+  if (p.problem) return `
+policy set run: not measured: ${p.problem}
+`;
+  const lines = [`
+phigate through a ${p.rules}-rule policy set (1 KB, c=10; evaluation ${p.usPerMessage.toFixed(1)} µs per message in process):`];
+  for (const c of p.cells) {
+    const w = c.withRules?.rate ?? null;
+    const wo = c.withoutRules?.rate ?? null;
+    lines.push(`  ${c.mode.padEnd(5)}  ${w !== null ? w.toFixed(1) : '-'} msg/s with the rules, ${wo !== null ? wo.toFixed(1) : '-'} msg/s with the default policy${w !== null && wo ? ` (${(w / wo).toFixed(2)}x)` : ''}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
 function problemOf(run: Running, name: TargetName): string | null {
   return run.targets.find((t) => t.name === name)?.problem ?? null;
 }
@@ -141,10 +190,13 @@ async function main(): Promise<number> {
   }
   installCleanupHandlers();
   const loadAtStart = loadAverage1m();
-  const run = await startAll(opts, makeTempDir());
+  const baseDir = makeTempDir();
+  const run = await startAll(opts, baseDir);
   await warmUp(opts, run);
   const cells = await runAllCells(opts, run);
   const peakRssBytes = run.gateway?.peakRss() ?? null;
+  await run.gateway?.stop();
+  const policyRun = await runPolicySet(opts, run, baseDir, cells);
   await cleanupAll();
   const report: Report = {
     machine: describeMachine(run.postfix?.version ?? null, loadAtStart),
@@ -153,7 +205,7 @@ async function main(): Promise<number> {
     phigate: { enabled: opts.phigate, peakRssBytes, problem: problemOf(run, 'phigate') },
     postfix: { enabled: opts.postfix, problem: problemOf(run, 'postfix') },
   };
-  process.stdout.write(opts.json ? formatJson(report) : formatText(report));
+  process.stdout.write(opts.json ? formatJson(report).replace(/\n?$/, '') + '\n' + (policyRun ? JSON.stringify({ policySet: policyRun }) + '\n' : '') : formatText(report) + formatPolicyRun(policyRun));
   return 0;
 }
 

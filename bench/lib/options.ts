@@ -19,6 +19,8 @@ export interface Options {
   warmup: number;
   postfix: boolean;
   phigate: boolean;
+  /** Rules in the policy-set run (0 = skip it) */
+  policyRules: number;
 }
 
 export const USAGE = `Usage: node dist/bench/relay.js [options]   (or: npm run bench -- [options])
@@ -32,6 +34,7 @@ export const USAGE = `Usage: node dist/bench/relay.js [options]   (or: npm run b
   --warmup=N             messages sent to each relay before measuring (env BENCH_WARMUP; 50, 0 = none)
   --no-postfix           skip the side-by-side Postfix (env BENCH_POSTFIX=0)
   --no-phigate           skip the gateway (env BENCH_PHIGATE=0)
+  --policy-rules=N       also run phigate with an N-rule policy set, 1 KB at c=10 (env BENCH_POLICY_RULES; 50, 0 = skip)
 `;
 
 export function defaultCount(sizeBytes: number): number {
@@ -84,6 +87,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
       warmup: { type: 'string' },
       'no-postfix': { type: 'boolean' },
       'no-phigate': { type: 'boolean' },
+      'policy-rules': { type: 'string' },
     },
   });
   const count = values.count ?? env.BENCH_COUNT;
@@ -100,5 +104,6 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     warmup: positiveInt(values.warmup ?? env.BENCH_WARMUP ?? '50', 'warm-up count'),
     postfix: enabled(values['no-postfix'], env.BENCH_POSTFIX),
     phigate: enabled(values['no-phigate'], env.BENCH_PHIGATE),
+    policyRules: positiveInt(values['policy-rules'] ?? env.BENCH_POLICY_RULES ?? '50', 'policy rule count'),
   };
 }

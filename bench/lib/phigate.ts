@@ -44,8 +44,9 @@ log: { level: warn }
 `;
 }
 
-async function writeFiles(dir: string, port: number, sinkPort: number): Promise<string> {
+async function writeFiles(dir: string, port: number, sinkPort: number, policies?: (dir: string) => void): Promise<string> {
   mkdirSync(join(dir, 'policies'), { recursive: true, mode: 0o700 });
+  policies?.(join(dir, 'policies'));
   mkdirSync(join(dir, 'data'), { recursive: true, mode: 0o700 });
   writeFileSync(join(dir, 'users.yaml'), 'users: {}\n', { mode: 0o600 });
   await mustRun('openssl', [
@@ -80,10 +81,10 @@ function memorySampler(pid: number): { peak: () => number | null; stop: () => vo
   return { peak: () => (sample(), peak), stop: () => clearInterval(timer) };
 }
 
-/** Starts the gateway from repoRoot with a fresh config in dir, relaying to 127.0.0.1:sinkPort. */
-export async function startGateway(repoRoot: string, dir: string, sinkPort: number): Promise<Gateway> {
+/** Starts the gateway from repoRoot with a fresh config in dir, relaying to 127.0.0.1:sinkPort; `policies` writes its policies folder (empty by default). */
+export async function startGateway(repoRoot: string, dir: string, sinkPort: number, policies?: (dir: string) => void): Promise<Gateway> {
   const port = await freePort();
-  const config = await writeFiles(dir, port, sinkPort);
+  const config = await writeFiles(dir, port, sinkPort, policies);
   const proc = startTracked('phigate', process.execPath, [join(repoRoot, 'bin', 'phigate.js'), 'start', '--config', config], {
     cwd: repoRoot,
   });
