@@ -3,6 +3,7 @@
 // matched, the route, and why each earlier rule did not). Nothing is sent, queued or audited.
 import type { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
+import { isAbsolute, relative } from 'node:path';
 import { PhigateError, FileProblemsError, formatProblem } from '../errors.js';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
@@ -16,9 +17,15 @@ function policiesDir(o: { policies?: string; config?: string }): { dir: string; 
   if (o.policies) return { dir: o.policies, config: o.config ? loadConfig(o.config) : null };
   if (o.config || process.env['PHIGATE_CONFIG'] || existsSync('config/phigate.yaml')) {
     const config = loadConfig(o.config);
-    return { dir: config.policies, config };
+    return { dir: shorter(config.policies), config };
   }
   return { dir: 'policies', config: null };
+}
+
+/** A path below the working directory is shown relative to it (problems read `policies/x.yaml:3:5 ...`). */
+function shorter(dir: string): string {
+  const rel = relative(process.cwd(), dir);
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : dir;
 }
 
 function loadAll(dir: string) {
