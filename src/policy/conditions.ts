@@ -59,11 +59,18 @@ function findingsCheck(spec: FindingsSpec): Check {
   const any = asList(spec.any), all = asList(spec.all), none = asList(spec.none);
   const min = spec.min ?? 1;
   const times = min > 1 ? ` (at least ${min} each)` : '';
+  const onlyMin = !any.length && !all.length && !none.length;
   return {
     key: 'findings',
     test(m) {
       const counts = typeCounts(m.scan);
       const has = (t: string) => (counts.get(t) ?? 0) >= min;
+      if (onlyMin) { // `min` alone: some type of the message, counted across its parts, reaches the count
+        const f = [...counts.keys()].filter(has).sort();
+        return f.length
+          ? { ok: true, why: `findings: found ${f.join(', ')}${times}`, types: f }
+          : { ok: false, why: min > 1 ? `findings: no type found at least ${min} times` : 'findings: none found', types: [] };
+      }
       const found = (ts: string[]) => ts.filter(has);
       const reasons: string[] = [];
       let ok = true;

@@ -23,7 +23,7 @@ const ref = (r: CompiledRule): RuleRef => ({ id: r.id, description: r.descriptio
 
 /** Whether a message counts as possible PHI when no rule says otherwise: PHI, a failed scan, or unreadable parts. */
 export function possiblePhi(m: PolicyMessage): boolean {
-  return m.scan.phi || m.scan.unscanned.length > 0;
+  return m.scan.phi || m.scan.reasons.includes('scan-failed') || m.scan.unscanned.length > 0;
 }
 
 /** The methods a message whose scan failed must use, whatever a `deliver` rule says (fail closed). */

@@ -24,6 +24,20 @@ export function changesKey(changes: ContentChanges | undefined): string {
   return hasChanges(changes) ? JSON.stringify([changes!.strip ?? [], changes!.subjectPrefix ?? '', changes!.headers ?? []]) : '';
 }
 
+/** Folds a header line at its spaces so lines stay within 78 characters where they can (RFC 5322 2.1.1): a long
+ * encoded subject would otherwise pass the 998-character limit. Unfolding gives the same line back. */
+function fold(line: string, nl: string): string {
+  if (line.length <= 78) return line;
+  const words = line.split(' ');
+  const out: string[] = [];
+  let cur = words[0]!;
+  for (const w of words.slice(1)) {
+    if (cur.length + 1 + w.length > 78 && cur.trim() !== '' && (out.length > 0 || cur.includes(' '))) { out.push(cur); cur = ` ${w}`; } else cur += ` ${w}`;
+  }
+  out.push(cur);
+  return out.join(nl);
+}
+
 export function applyChanges(bytes: Buffer, changes: ContentChanges | undefined): Buffer {
   if (!hasChanges(changes)) return bytes;
   const { end, bodyStart } = headerBlockEnd(bytes);
@@ -34,11 +48,11 @@ export function applyChanges(bytes: Buffer, changes: ContentChanges | undefined)
   const old = libmime.decodeWords(Buffer.from(oldRaw, 'latin1').toString('utf8'));
   if (changes!.subjectPrefix || changes!.strip?.length) {
     const next = editSubject(old, changes!);
-    const line = `Subject: ${libmime.encodeWords(next, 'Q', 52)}`;
+    const line = fold(`Subject: ${libmime.encodeWords(next, 'Q', 52)}`, nl);
     if (subjectAt >= 0) lines[subjectAt] = line;
-    else lines.push(line);
+    else if (next) lines.push(line); // stripping a tag from a message without a Subject adds none
   }
-  for (const [name, value] of changes!.headers ?? []) lines.push(`${name}: ${libmime.encodeWords(value.replace(/[\r\n]+/g, ' '), 'Q', 52)}`);
+  for (const [name, value] of changes!.headers ?? []) lines.push(fold(`${name}: ${libmime.encodeWords(value.replace(/[\r\n]+/g, ' '), 'Q', 52)}`, nl));
   const head = Buffer.from(lines.join(nl), 'latin1');
   return Buffer.concat([head, Buffer.from(nl + nl), bytes.subarray(bodyStart)]);
 }

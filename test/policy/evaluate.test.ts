@@ -1,0 +1,224 @@
+// Policy evaluation over sets loaded from real policy folders: first matching rule wins (across files, in name
+// order), each recipient of one message gets its own rule, explain lists the earlier rules with their first
+// failing condition, the built-in default for PHI / non-PHI / unscanned, the fail-safe for failed scans, and
+// the finding types a decision reports for the audit.
+import test from 'ava';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ENTITY_TYPES, type ScanFacts, type Finding } from '../../src/envelope.js';
+import { evaluate, FAIL_SAFE_METHODS } from '../../src/policy/evaluate.js';
+import { loadPolicySet } from '../../src/policy/load.js';
+import { policyMessage } from '../../src/policy/message.js';
+import { DEFAULT_RULE_ID, EMPTY_POLICY_SET, type PolicySet } from '../../src/policy/rule-set.js';
+
+function setFrom(files: Record<string, string>): { set: PolicySet; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'phigate-eval-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  const r = loadPolicySet(dir, { knownTypes: ENTITY_TYPES, now: 1 });
+  if (!r.set) throw new Error(r.problems.map((p) => `${p.file}:${p.line}:${p.col} ${p.message}`).join('\n'));
+  return { set: r.set, dir };
+}
+
+const finding = (type: string, count = 1, where = 'body'): Finding => ({ type, where, count, confidence: 0.9, sample: '***' });
+function scan(p: Partial<ScanFacts> = {}): ScanFacts {
+  return { phi: false, score: 0, reasons: [], findings: [], unscanned: [], scanMs: 1, bytesScanned: 100, attachments: [], ...p };
+}
+const PHI = scan({ phi: true, score: 0.9, reasons: ['identifier with health context'], findings: [finding('ssn'), finding('dob', 2), finding('condition')] });
+
+function message(s: ScanFacts, opts: { sender?: string; subject?: string } = {}) {
+  const raw = Buffer.from(`From: a@clinic.example\r\nSubject: ${opts.subject ?? 'Results'}\r\n\r\nHello\r\n`);
+  return policyMessage({ sender: opts.sender ?? 'a@clinic.example', client: { listener: 'submission', clientIp: '192.0.2.1', user: 'frontdesk' }, size: raw.length }, raw, s);
+}
+
+const RULES = `rules:
+  - id: lab-partner
+    description: The lab gets everything over verified TLS
+    when:
+      recipient: { in: partners.txt }
+    then:
+      deliver: verify
+  - id: no-ssn-to-personal
+    when:
+      findings: { any: [ssn, mbi] }
+      recipient: { domain: [gmail.com, yahoo.com] }
+    then:
+      reject: "No SSNs to personal mailboxes"
+      notify: { to: [sender, privacy@clinic.example], text: "see the log" }
+`;
+const DEFAULTS = `rules:
+  - id: phi-protected
+    when:
+      phi: true
+    then:
+      encrypt: [tls, portal]
+  - id: no-phi
+    then:
+      deliver: may
+`;
+
+test('the first matching rule wins, across files read in name order', (t) => {
+  const { set, dir } = setFrom({
+    '20-second.yaml': 'rules:\n  - id: second\n    when: { phi: true }\n    then: { reject: "second" }\n',
+    '10-first.yaml': 'rules:\n  - id: first\n    when: { phi: true, sender: { domain: clinic.example } }\n    then: { quarantine: "first" }\n',
+  });
+  t.deepEqual(set.rules.map((r) => r.id), ['first', 'second']);
+  const [d] = evaluate(set, message(PHI), ['p@example.org']);
+  t.is(d!.rule.id, 'first');
+  t.deepEqual(d!.rule, { id: 'first', description: '', file: join(dir, '10-first.yaml'), line: 2 });
+  t.deepEqual(d!.route, { rule: 'first', action: 'quarantine', reason: 'first' });
+  t.deepEqual(d!.matched, ['phi is true', 'sender domain clinic.example is in clinic.example']);
+  // when the first rule does not hold, the next one decides
+  const [e] = evaluate(set, message(PHI, { sender: 'x@other.example' }), ['p@example.org']);
+  t.is(e!.rule.id, 'second');
+  t.deepEqual(e!.route, { rule: 'second', action: 'reject', reason: 'second' });
+});
+
+test('each recipient of one message gets its own rule', (t) => {
+  const { set, dir } = setFrom({ '10-rules.yaml': RULES, '50-default.yaml': DEFAULTS, 'partners.txt': 'lab.example\n' });
+  const ds = evaluate(set, message(PHI), ['results@eu.lab.example', 'Pat@GMAIL.com', 'p@example.org']);
+  t.deepEqual(ds.map((d) => [d.recipient, d.rule.id, d.route.action]), [
+    ['results@eu.lab.example', 'lab-partner', 'deliver'],
+    ['Pat@GMAIL.com', 'no-ssn-to-personal', 'reject'],
+    ['p@example.org', 'phi-protected', 'encrypt'],
+  ]);
+  t.deepEqual(ds[0]!.route, { rule: 'lab-partner', action: 'deliver', tls: 'verify' });
+  t.deepEqual(ds[0]!.rule, { id: 'lab-partner', description: 'The lab gets everything over verified TLS', file: join(dir, '10-rules.yaml'), line: 2 });
+  t.deepEqual(ds[1]!.route, { rule: 'no-ssn-to-personal', action: 'reject', reason: 'No SSNs to personal mailboxes', notifySender: true });
+  t.deepEqual(ds[1]!.notify, { to: ['sender', 'privacy@clinic.example'], text: 'see the log' });
+  t.deepEqual(ds[1]!.matched, ['findings: found ssn', 'recipient domain gmail.com is in gmail.com, yahoo.com']);
+  t.deepEqual(ds[2]!.route, { rule: 'phi-protected', action: 'encrypt', methods: ['tls', 'portal'] });
+  t.is(ds[2]!.notify, undefined);
+  // the same recipients without PHI: the gmail recipient is no longer refused
+  const clean = evaluate(set, message(scan()), ['results@lab.example', 'pat@gmail.com']);
+  t.deepEqual(clean.map((d) => d.rule.id), ['lab-partner', 'no-phi']);
+  t.deepEqual(clean[1]!.matched, ['no conditions: matches every message']);
+});
+
+test('explain lists each earlier rule with its first failing condition, not the first condition', (t) => {
+  const { set, dir } = setFrom({ '10-rules.yaml': RULES, '50-default.yaml': DEFAULTS, 'partners.txt': 'lab.example\n' });
+  const [d] = evaluate(set, message(PHI), ['p@example.org'], { explain: true });
+  t.is(d!.rule.id, 'phi-protected');
+  t.deepEqual(d!.notMatched, [
+    { rule: { id: 'lab-partner', description: 'The lab gets everything over verified TLS', file: join(dir, '10-rules.yaml'), line: 2 }, why: 'recipient p@example.org is not in partners.txt' },
+    // findings holds; the recipient condition is the one that fails
+    { rule: { id: 'no-ssn-to-personal', description: '', file: join(dir, '10-rules.yaml'), line: 8 }, why: 'recipient domain example.org is not in gmail.com, yahoo.com' },
+  ]);
+  // a rule whose first condition fails names that one
+  const [c] = evaluate(set, message(scan()), ['p@gmail.com'], { explain: true });
+  t.is(c!.rule.id, 'no-phi');
+  t.deepEqual(c!.notMatched!.map((n) => [n.rule.id, n.why]), [
+    ['lab-partner', 'recipient p@gmail.com is not in partners.txt'],
+    ['no-ssn-to-personal', 'findings: none of ssn, mbi found'],
+    ['phi-protected', 'phi is false (rule wants true)'],
+  ]);
+  // the first rule matching has nothing before it; without explain there is no list
+  t.deepEqual(evaluate(set, message(PHI), ['a@lab.example'], { explain: true })[0]!.notMatched, []);
+  t.false('notMatched' in evaluate(set, message(PHI), ['p@example.org'])[0]!);
+});
+
+test('no rule matches: the built-in default protects PHI and unscanned parts, and lets other mail go', (t) => {
+  const { set } = setFrom({ '10-rules.yaml': RULES, 'partners.txt': 'lab.example\n' });
+  for (const s of [set, EMPTY_POLICY_SET]) {
+    const [phi] = evaluate(s, message(PHI), ['p@example.org'], { explain: true });
+    t.is(phi!.rule.id, DEFAULT_RULE_ID);
+    t.is(phi!.rule.file, null);
+    t.is(phi!.rule.line, null);
+    t.deepEqual(phi!.route, { rule: DEFAULT_RULE_ID, action: 'encrypt', methods: ['tls', 'pgp', 'smime', 'portal'] });
+    t.deepEqual(phi!.matched, ['the message may hold PHI']);
+    t.deepEqual(phi!.types, ['condition', 'dob', 'ssn']);
+    t.is(phi!.notMatched!.length, s.rules.length, 'explain lists every rule');
+
+    const [clean] = evaluate(s, message(scan()), ['p@example.org']);
+    t.deepEqual(clean!.route, { rule: DEFAULT_RULE_ID, action: 'deliver' });
+    t.deepEqual(clean!.matched, ['the message holds no PHI']);
+    t.deepEqual(clean!.types, []);
+
+    // an image the scanner could not read may hold PHI, though nothing was found
+    const [img] = evaluate(s, message(scan({ unscanned: [{ where: 'attachment 1', reason: 'image' }] })), ['p@example.org']);
+    t.deepEqual(img!.route, { rule: DEFAULT_RULE_ID, action: 'encrypt', methods: ['tls', 'pgp', 'smime', 'portal'] });
+    t.deepEqual(img!.matched, ['the message may hold PHI']);
+  }
+  t.deepEqual(evaluate(set, message(PHI), ['a@lab.example'])[0]!.rule.id, 'lab-partner', 'a matching rule still decides');
+});
+
+test('a failed scan turns a plain deliver route into the protected methods; stronger routes stay', (t) => {
+  const { set } = setFrom({
+    '10-rules.yaml': `rules:
+  - id: internal
+    when:
+      recipient: { domain: clinic.example }
+    then:
+      deliver: may
+      tag: { subject: "[INTERNAL]" }
+  - id: lab
+    when:
+      recipient: { domain: lab.example }
+    then:
+      deliver: verify
+  - id: personal
+    when:
+      recipient: { domain: gmail.com }
+    then:
+      quarantine: "held"
+  - id: everyone
+    then:
+      encrypt: [tls]
+`,
+  });
+  const failed = scan({ phi: true, score: 1, reasons: ['scan-failed', 'scanner error'] });
+  const ds = evaluate(set, message(failed), ['b@clinic.example', 'r@lab.example', 'p@gmail.com', 'x@example.org']);
+  t.deepEqual(ds[0]!.route, { rule: 'internal', action: 'encrypt', methods: [...FAIL_SAFE_METHODS], changes: { subjectPrefix: '[INTERNAL]' } });
+  t.deepEqual(FAIL_SAFE_METHODS, ['tls', 'pgp', 'smime', 'portal']);
+  t.is(ds[0]!.rule.id, 'internal', 'the rule is still named');
+  t.deepEqual(ds[0]!.matched, ['recipient domain clinic.example is in clinic.example', 'the scan failed: sent only protected (verified TLS, PGP, S/MIME or the portal)']);
+  t.deepEqual(ds[1]!.route, { rule: 'lab', action: 'encrypt', methods: ['tls', 'pgp', 'smime', 'portal'] });
+  t.deepEqual(ds[2]!.route, { rule: 'personal', action: 'quarantine', reason: 'held' });
+  t.deepEqual(ds[3]!.route, { rule: 'everyone', action: 'encrypt', methods: ['tls'] }, 'an encrypt route keeps its own methods');
+
+  // the loaded rule is not changed: the next message, scanned fine, is delivered as the rule says
+  const [ok] = evaluate(set, message(scan()), ['b@clinic.example']);
+  t.deepEqual(ok!.route, { rule: 'internal', action: 'deliver', tls: 'may', changes: { subjectPrefix: '[INTERNAL]' } });
+  t.deepEqual(set.rules[0]!.route, { rule: 'internal', action: 'deliver', tls: 'may', changes: { subjectPrefix: '[INTERNAL]' } });
+
+  // the fail-safe reads the scan-failed reason, also when no rule matches
+  const [dflt] = evaluate(EMPTY_POLICY_SET, message(scan({ phi: false, reasons: ['scan-failed'] })), ['x@example.org']);
+  t.is(dflt!.route.action, 'encrypt');
+  t.deepEqual(dflt!.route.methods, ['tls', 'pgp', 'smime', 'portal']);
+  t.deepEqual(dflt!.matched, ['the message may hold PHI'], 'a failed scan counts as possible PHI');
+});
+
+test('finding types for the audit: the types a findings condition matched, the message\'s for a phi condition', (t) => {
+  const { set } = setFrom({
+    '10-rules.yaml': `rules:
+  - id: ssn-or-mbi
+    when:
+      recipient: { domain: a.example }
+      findings: { any: [mbi, ssn, mrn] }
+    then: { reject: "no" }
+  - id: all-ids
+    when:
+      recipient: { domain: b.example }
+      findings: { all: [dob, ssn] }
+    then: { reject: "no" }
+  - id: phi
+    when:
+      recipient: { domain: c.example }
+      phi: true
+    then: { encrypt: [tls] }
+  - id: no-findings-condition
+    when:
+      recipient: { domain: d.example }
+    then: { encrypt: [tls] }
+`,
+  });
+  const ds = evaluate(set, message(PHI), ['x@a.example', 'x@b.example', 'x@c.example', 'x@d.example', 'x@e.example']);
+  t.deepEqual(ds.map((d) => [d.rule.id, d.types]), [
+    ['ssn-or-mbi', ['ssn']],
+    ['all-ids', ['dob', 'ssn']],
+    ['phi', ['condition', 'dob', 'ssn']],
+    ['no-findings-condition', []],
+    [DEFAULT_RULE_ID, ['condition', 'dob', 'ssn']],
+  ]);
+  for (const d of ds) t.notRegex(JSON.stringify(d), /\*\*\*/, 'no finding samples in a decision');
+});
