@@ -1,9 +1,10 @@
 // Owns the analysis of one text unit (subject, a body part, an attachment's text): identifier hits,
 // dictionary hits and the context signals, with the second-person sentences that mention health terms.
 import type { Dictionaries, TermKind } from './dictionary.js';
-import { detectIds } from './detect-ids.js';
+import { detectIds, ID_KEYWORDS } from './detect-ids.js';
+import { KeywordGate } from './keyword-gate.js';
 import { detectOrg } from './org-run.js';
-import { readSignals, type Signals } from './signals.js';
+import { readSignals, SIGNAL_KEYWORDS, type Signals } from './signals.js';
 import { maskTerm } from './mask.js';
 import type { Hit } from './types.js';
 
@@ -36,8 +37,12 @@ const APPOINTMENT_WORD = /\b(?:appointment|appt|visit|consult(?:ation)?|session|
 
 const KIND_TYPE: Record<Exclude<TermKind, 'service'>, Hit['type']> = { condition: 'condition', medication: 'medication', procedure: 'procedure' };
 
+// the context words of the identifier detectors and of the signals, found in one pass over each text
+const KEYWORDS = new KeywordGate([...ID_KEYWORDS, ...SIGNAL_KEYWORDS]);
+
 export function analyzeUnit(u: UnitInput, dict: Dictionaries): UnitAnalysis {
-  const hits = detectIds(u.text, { knownIcd10: dict.knownIcd10 });
+  const found = KEYWORDS.scan(u.text);
+  const hits = detectIds(u.text, { knownIcd10: dict.knownIcd10 }, found);
   if (dict.org.length) hits.push(...detectOrg(u.text, dict.org));
   let services = 0;
   const healthAt: number[] = [];
@@ -55,7 +60,7 @@ export function analyzeUnit(u: UnitInput, dict: Dictionaries): UnitAnalysis {
     const term = dict.terms[id]!;
     hits.push({ type: KIND_TYPE[term.kind as Exclude<TermKind, 'service'>], index: at.index, length: at.length, confidence: 0.9, sample: maskTerm(term.canonical), key: `${term.kind}:${term.canonical}` });
   }
-  const signals = readSignals(u.text, u.headers ?? { listUnsubscribe: false, precedenceBulk: false });
+  const signals = readSignals(u.text, u.headers ?? { listUnsubscribe: false, precedenceBulk: false }, found);
   // a clinical service counts as health information in a sentence about an appointment ("your cardiology
   // visit"), not in a clinic's name ("a balance with Riverside Family Medicine")
   healthAt.sort((a, b) => a - b);

@@ -3,6 +3,7 @@
 import type { Hit } from './types.js';
 import { isValidSsn, isValidMbi, isValidNpi, isValidDea, ndcForm } from './validators.js';
 import { maskDate, maskIcd, maskSsn, maskTail } from './mask.js';
+import { KeywordGate, type Keyword, type KeywordMatches } from './keyword-gate.js';
 
 /** Text just before index `at` (same paragraph, up to `width` chars), lowercased. */
 function before(text: string, at: number, width = 40): string {
@@ -25,7 +26,8 @@ export interface IdContext {
   knownIcd10: Set<string>;
 }
 
-export function detectIds(text: string, ctx: IdContext): Hit[] {
+/** `found`: the keyword matches of a gate holding ID_KEYWORDS, when the caller has them already. */
+export function detectIds(text: string, ctx: IdContext, found?: KeywordMatches): Hit[] {
   const hits: Hit[] = [];
   const push = (h: Hit): void => {
     // shown as an example: still a finding (policy may care), but too weak to make a verdict
@@ -101,23 +103,37 @@ export function detectIds(text: string, ctx: IdContext): Hit[] {
     if (!labelled && (PHONE_CONTEXT.test(b) || NEGATIVE_CONTEXT.test(b))) continue;
     push({ type: 'ndc', index: m.index!, length: m[0].length, confidence: labelled ? 0.97 : 0.8, sample: maskTail('NDC', m[0]), key: `ndc:${m[0].replace(/-/g, '')}` });
   }
-  detectLabelled(text, push);
+  detectLabelled(text, found ?? ID_GATE.scan(text), push);
   return hits;
 }
 
 const ID_TOKEN = /^[ \t:#.=-]{0,12}(?:is\s+|of\s+)?([A-Za-z0-9][A-Za-z0-9-]{3,19})(?![A-Za-z0-9-])/;
 
+// the context words before an MRN, a health plan id and a date of birth (found through the keyword gate)
+const MRN_CONTEXT: Keyword = {
+  re: /\b(?:mrn|m\.r\.n\.?|med(?:ical)?\.?\s?rec(?:ord)?s?\.?(?:\s?(?:#|no\.?|num(?:ber)?))?|medical record(?:\s(?:#|no\.?|num(?:ber)?))?|chart\s?(?:#|no\.?|num(?:ber)?)|patient\s(?:id|#|no\.?|number)|pt\.?\s(?:id|#))(?=[\s:#.=-])/gi,
+  openings: 'mrn* m.* med* chart* patient pt',
+};
+const PLAN_CONTEXT: Keyword = {
+  re: /\b(?:(?:member|subscriber|policy|group|insurance|insured|plan|medicaid|beneficiary|benefit|coverage|enrollee|recipient)\s?(?:id(?:entification)?|#|no\.?|num(?:ber)?)(?:\s?(?:#|no\.?|number))?|grp\s?(?:#|no\.?)|mbr\s?(?:id|#))(?=[\s:#.=-])/gi,
+  openings: 'member* subscriber* policy* group* insurance* insured* plan* medicaid* beneficiary* benefit* coverage* enrollee* recipient* grp* mbr*',
+};
+const DOB_CONTEXT: Keyword = {
+  re: /\b(?:d\.?o\.?b\.?|date\s+of\s+birth|birth\s?date|birthdate|born(?:\s+on)?|birthday)(?=[\s:#.=-])/gi,
+  openings: 'd.* do* date* birth* born*',
+};
+export const ID_KEYWORDS: Keyword[] = [MRN_CONTEXT, PLAN_CONTEXT, DOB_CONTEXT];
+const ID_GATE = new KeywordGate(ID_KEYWORDS);
+
 /** MRN, health plan ids and dates of birth: a context word, then the value within a few characters. */
-function detectLabelled(text: string, push: (h: Hit) => void): void {
-  const mrnCtx = /\b(?:mrn|m\.r\.n\.?|med(?:ical)?\.?\s?rec(?:ord)?s?\.?(?:\s?(?:#|no\.?|num(?:ber)?))?|medical record(?:\s(?:#|no\.?|num(?:ber)?))?|chart\s?(?:#|no\.?|num(?:ber)?)|patient\s(?:id|#|no\.?|number)|pt\.?\s(?:id|#))(?=[\s:#.=-])/gi;
-  for (const m of text.matchAll(mrnCtx)) {
+function detectLabelled(text: string, found: KeywordMatches, push: (h: Hit) => void): void {
+  for (const m of found.matchAll(MRN_CONTEXT)) {
     const rest = text.slice(m.index! + m[0].length, m.index! + m[0].length + 30);
     const v = ID_TOKEN.exec(rest);
     if (!v || !/\d/.test(v[1]!) || /^\d{1,2}[/-]\d{1,2}[/-]\d{2,4}$/.test(v[1]!)) continue;
     push({ type: 'mrn', index: m.index!, length: m[0].length + v[0].length, confidence: 0.95, sample: maskTail('MRN', v[1]!), key: `mrn:${v[1]!.toUpperCase()}` });
   }
-  const planCtx = /\b(?:(?:member|subscriber|policy|group|insurance|insured|plan|medicaid|beneficiary|benefit|coverage|enrollee|recipient)\s?(?:id(?:entification)?|#|no\.?|num(?:ber)?)(?:\s?(?:#|no\.?|number))?|grp\s?(?:#|no\.?)|mbr\s?(?:id|#))(?=[\s:#.=-])/gi;
-  for (const m of text.matchAll(planCtx)) {
+  for (const m of found.matchAll(PLAN_CONTEXT)) {
     // "auto policy #", "life insurance policy number": not a health plan
     if (/\b(?:auto|car|vehicle|motor|home|homeowners?|renters?|life|pet|travel|property|flood|umbrella|motorcycle|boat|business|liability|workers'? comp)\b[^\n]{0,15}$/i.test(text.slice(Math.max(0, m.index! - 30), m.index! + m[0].indexOf(m[0].trim().split(/\s/)[0]!)))) continue;
     const rest = text.slice(m.index! + m[0].length, m.index! + m[0].length + 30);
@@ -125,8 +141,7 @@ function detectLabelled(text: string, push: (h: Hit) => void): void {
     if (!v || !/\d/.test(v[1]!) || v[1]!.length < 5) continue;
     push({ type: 'health_plan_id', index: m.index!, length: m[0].length + v[0].length, confidence: 0.92, sample: maskTail('ID', v[1]!), key: `hp:${v[1]!.toUpperCase()}` });
   }
-  const dobCtx = /\b(?:d\.?o\.?b\.?|date\s+of\s+birth|birth\s?date|birthdate|born(?:\s+on)?|birthday)(?=[\s:#.=-])/gi;
-  for (const m of text.matchAll(dobCtx)) {
+  for (const m of found.matchAll(DOB_CONTEXT)) {
     const rest = text.slice(m.index! + m[0].length, m.index! + m[0].length + 40);
     const d = DATE_AFTER.exec(rest);
     if (!d || !plausibleBirthDate(d[1]!)) continue;

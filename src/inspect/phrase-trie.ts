@@ -103,6 +103,7 @@ export class PhraseTrie {
       let j = i;
       let bestEnd = -1;
       let bestId = -1;
+      let wordEnd = -1; // where the walk first stepped past this word's characters (-1: not yet)
       while (j < n) {
         c = text.charCodeAt(j);
         const s = c < 128 ? sym[c]! : slowSymbolOf(c);
@@ -110,6 +111,7 @@ export class PhraseTrie {
         const child = next[node * SYMBOLS + s]!;
         if (child < 0) break;
         node = child;
+        if (s >= 36 && wordEnd < 0) wordEnd = j;
         j++;
         if (s === 36) while (j < n && symbolOf(text.charCodeAt(j)) === 36) j++;
         const t = terminal[node]!;
@@ -123,8 +125,8 @@ export class PhraseTrie {
         i = bestEnd;
         continue;
       }
-      // skip the rest of this word
-      i++;
+      // skip the rest of this word (the characters the walk read as letters or digits are in it)
+      i = wordEnd < 0 ? j : wordEnd;
       while (i < n) {
         c = text.charCodeAt(i);
         if (c < 128 ? word[c] === 0 : !isWordChar(c)) break;

@@ -2,6 +2,8 @@
 // person's address, an account number, a personal greeting, second-person statements about one's own health,
 // clinical appointments and results, and signs of bulk mail (newsletters, marketing).
 
+import { KeywordGate, type Keyword, type KeywordMatches } from './keyword-gate.js';
+
 export interface Signals {
   patientName: boolean;
   personAddress: boolean;
@@ -24,9 +26,12 @@ const NAME = NOT_A_NAME + "\\p{Lu}[\\p{L}'’.-]+(?:[ \\t]+\\p{Lu}\\.?)?(?:[ \\t
  * A labelled or introduced name. The keyword (any case) is found first with a fast case-insensitive search, and
  * only there is the case-sensitive name pattern tried, which keeps a long text to one quick pass.
  */
-const NAME_KEYWORD = /\b(?:patient|pt|client|resident|member|insured|student|name|re|son|daughter|child|husband|wife|mother|father)\b/gi;
-function hasPatientName(text: string): boolean {
-  for (const m of text.matchAll(NAME_KEYWORD)) {
+const NAME_KEYWORD: Keyword = {
+  re: /\b(?:patient|pt|client|resident|member|insured|student|name|re|son|daughter|child|husband|wife|mother|father)\b/gi,
+  openings: 'patient pt client resident member insured student name re son daughter child husband wife mother father',
+};
+function hasPatientName(text: string, found: KeywordMatches): boolean {
+  for (const m of found.matchAll(NAME_KEYWORD)) {
     const piece = text.slice(Math.max(0, m.index! - 30), m.index! + 120);
     if (PATIENT_NAME.test(piece) || PATIENT_NAME_INLINE.test(piece)) return true;
   }
@@ -39,20 +44,29 @@ function ci(pattern: string): string {
 const PATIENT_NAME = new RegExp(ci("\\b(?:patient(?:'s)?(?:\\s+name)?|pt\\.?(?:\\s+name)?|client(?:\\s+name)?|resident(?:\\s+name)?|member(?:\\s+name)?|insured(?:\\s+name)?|student(?:\\s+name)?|name\\s+of\\s+patient|re)\\s*[:\\-]\\s*(?:(?:mr|mrs|ms|miss|mx)\\.?\\s+)?") + NAME, 'u');
 const PATIENT_NAME_INLINE = new RegExp(ci("\\b(?:(?:our|the|this|my|a|your)\\s+(?:mutual\\s+|new\\s+|former\\s+)?(?:patient|client|resident|student|son|daughter|child|husband|wife|mother|father))[ \\t]*,?[ \\t]+(?:(?:mr|mrs|ms|miss)\\.?[ \\t]+)?") + NAME, 'u');
 const ADDRESS_LINE = /\b\d{1,6}\s+(?:[NSEW]\.?\s+)?(?:[\p{Lu}0-9][\p{L}0-9'’.-]*\s+){1,4}(?:street|st|avenue|ave|road|rd|boulevard|blvd|lane|ln|drive|dr|court|ct|way|place|pl|terrace|ter|circle|cir|parkway|pkwy|highway|hwy|trail|trl|square|sq)\b\.?/iu;
-const ADDRESS_LABEL = /\b(?:home\s+address|patient\s+address|mailing\s+address|ship(?:ping)?\s+to|deliver(?:y)?\s+to|resides?\s+at|lives\s+at|address\s*:)/i;
-const ACCOUNT = /\b(?:account|acct|patient\s+account|guarantor|billing)\s*(?:#|no\.?|number|num)?\s*[:#]?\s*[A-Z0-9-]*\d{4,}/i;
+const ADDRESS_LABEL: Keyword = {
+  re: /\b(?:home\s+address|patient\s+address|mailing\s+address|ship(?:ping)?\s+to|deliver(?:y)?\s+to|resides?\s+at|lives\s+at|address\s*:)/i,
+  openings: 'home patient mailing ship* deliver* resid* lives address',
+};
+const ACCOUNT: Keyword = {
+  re: /\b(?:account|acct|patient\s+account|guarantor|billing)\s*(?:#|no\.?|number|num)?\s*[:#]?\s*[A-Z0-9-]*\d{4,}/i,
+  openings: 'account* acct* patient guarantor* billing*',
+};
 const GREETING = new RegExp('(?:^|\\n)\\s*' + ci("(?:dear|hi|hello|hey|good\\s+(?:morning|afternoon|evening))\\s+(?:(?:mr|mrs|ms|miss|mx|dr)\\.?\\s+)?") + "(\\p{Lu}[\\p{L}'’-]+)", 'gu');
 /** A letter that opens with just "Mr. Brooks," or "Ms. Chen:" on its own line. */
 const SALUTATION_LINE = /(?:^|\n)[ \t]*(?:Mr|Mrs|Ms|Miss|Mx|Dr)\.?[ \t]+\p{Lu}[\p{L}'’-]+(?:[ \t]+\p{Lu}[\p{L}'’-]+)?[ \t]*[,:][ \t]*\r?\n/u;
 const GENERIC_GREETING = /^(?:patients?|valued|customers?|members?|friends?|all|team|colleagues?|parents?|families|family|everyone|sir|madam|neighbors?|neighbours?|readers?|subscribers?|staff|community|clients?|participants?|providers?|partners?|there|folks|doctors?|physicians?|nurses?|hr|it|support|hiring|residents?|shoppers?|guests?|users?)$/i;
-const THIRD_PERSON_ALL = /\b(?:he|she|his|her|him|hers)\b/gi;
+const THIRD_PERSON_ALL: Keyword = { re: /\b(?:he|she|his|her|him|hers)\b/gi, openings: 'he she his her him hers' };
 const SECOND_PERSON = /\b(?:your|you(?:'re|'ve| are| were| have| had| will| need| may| can| should)?)\b/gi;
 // A second-person sentence states a fact about the reader (not a generic call to action) when it says what
 // their thing is/was, that they are scheduled/due/diagnosed, or that their refill/result is ready or back.
-const SPECIFIC_FACTS = [
+// The facts in words come first; the ones that need a number are only tried on a sentence holding a digit.
+const SPECIFIC_WORDS = [
   /\byour\s+(?:[\p{L}\d-]+\s+){0,2}(?:prescriptions?|refills?|orders?|rx|results?|tests?|labs?|appointments?|appt|procedures?|surgery|visit|claims?|medications?|meds|dose|scan|biopsy|reports?|referral|authorization|auth|account|balance|bill|statement|package|shipment|delivery|coverage|application|request|forms?|records?|chart|x-?rays?|images|screening|exam|check-?up|follow-?up|therapy|treatment|infusion|session|consult(?:ation)?|enrollment|card|levels?|numbers?|readings?|pressure|sugar|cholesterol|a1c|child|son|daughter)\s+(?:is|was|are|were|has|have|had|will\s+be|came|needs?|expires?|showed?|looks?)\b/iu,
   /\byou\s+(?:are|were|have\s+been|'re)\s+(?:now\s+)?(?:scheduled|due|diagnosed|prescribed|booked|registered|enrolled|tested|overdue|cleared|approved)\b/iu,
   /\b(?:refill|prescription|rx|order|results?|report|labs?|test)\b[^.!?\n]{0,60}\b(?:ready|shipped|on its way|available|back|normal|abnormal|positive|negative|elevated|high|low|approved|denied|processed|transferred)\b/iu,
+];
+const SPECIFIC_NUMBERS = [
   /\brx\s?#\s?\d+/iu,
   /\b(?:on|for)\s+(?:mon|tue|wed|thu|fri|sat|sun)[a-z]*,?\s+(?:[a-z]+\s+)?\d{1,2}\b/iu,
   /\b(?:on|for)\s+\d{1,2}\/\d{1,2}(?:\/\d{2,4})?\b/iu,
@@ -61,11 +75,23 @@ const SPECIFIC_FACTS = [
 const GENERIC_CALL = /^\s*(?:get|schedule|book|protect|manage|talk|ask|learn|find|discover|keep|take\s+charge|check|visit|call|join|save|stay|don't|do\s+not|make\s+sure|remember\s+to|bring)\b/i;
 export function isSpecific(sentence: string): boolean {
   if (GENERIC_CALL.test(sentence) && !/\brx\s?#|\bresults?\b|\bscheduled\b/i.test(sentence)) return false;
-  return SPECIFIC_FACTS.some((r) => r.test(sentence));
+  return SPECIFIC_WORDS.some((r) => r.test(sentence)) || (/\d/.test(sentence) && SPECIFIC_NUMBERS.some((r) => r.test(sentence)));
 }
-const APPOINTMENT = /\b(?:appointment|appt|visit|consult(?:ation)?|procedure|surgery|check-?up|follow-?up|session|screening|exam(?:ination)?|admission|discharge|infusion|treatment)\b/i;
-const RESULT = /\b(?:results?|came back|tested (?:positive|negative)|(?:positive|negative) for|abnormal|elevated|out of range|levels? (?:of|was|were|is)|reading)\b/i;
-const BULK = /\b(?:unsubscribe|opt[- ]out|manage (?:your )?(?:email )?preferences|view (?:this email )?in (?:your )?browser|newsletter|you are receiving this|you received this|mailing list|update your preferences|sponsored|promo(?:tion)?(?:al)? code|% off|learn more at|webinar|register now|sign up today|subscribe)\b/i;
+const APPOINTMENT: Keyword = {
+  re: /\b(?:appointment|appt|visit|consult(?:ation)?|procedure|surgery|check-?up|follow-?up|session|screening|exam(?:ination)?|admission|discharge|infusion|treatment)\b/i,
+  openings: 'appointment appt visit consult* procedure surgery check* follow* session screening exam* admission discharge infusion treatment',
+};
+const RESULT: Keyword = {
+  re: /\b(?:results?|came back|tested (?:positive|negative)|(?:positive|negative) for|abnormal|elevated|out of range|levels? (?:of|was|were|is)|reading)\b/i,
+  openings: 'result* came tested positive negative abnormal elevated out level* reading',
+};
+const BULK: Keyword = {
+  re: /\b(?:unsubscribe|opt[- ]out|manage (?:your )?(?:email )?preferences|view (?:this email )?in (?:your )?browser|newsletter|you are receiving this|you received this|mailing list|update your preferences|sponsored|promo(?:tion)?(?:al)? code|% off|learn more at|webinar|register now|sign up today|subscribe)\b/i,
+  openings: 'unsubscribe opt manage view newsletter you mailing update sponsored promo* %* learn webinar register sign subscribe',
+};
+/** The signals' context words, for a keyword gate shared with other detectors (see analyze.ts). */
+export const SIGNAL_KEYWORDS: Keyword[] = [NAME_KEYWORD, ADDRESS_LABEL, ACCOUNT, THIRD_PERSON_ALL, APPOINTMENT, RESULT, BULK];
+const SIGNAL_GATE = new KeywordGate(SIGNAL_KEYWORDS);
 
 /** Is position i the end of a sentence: . ! ? (not a decimal point) or a blank line? */
 function endsAt(text: string, i: number): boolean {
@@ -90,12 +116,11 @@ export function sentenceAround(text: string, i: number): { start: number; end: n
   return { start, end: Math.min(text.length, end + 1) };
 }
 
-/** Sentences holding a match of `re` (global), each once, at most `max`. */
-function sentencesWith(text: string, re: RegExp, max = 2000): { start: number; end: number }[] {
+/** Sentences holding one of the matches, each once, at most `max`. */
+function sentencesWith(text: string, matches: Iterable<RegExpMatchArray>, max = 2000): { start: number; end: number }[] {
   const out: { start: number; end: number }[] = [];
   let lastEnd = -1;
-  re.lastIndex = 0;
-  for (const m of text.matchAll(re)) {
+  for (const m of matches) {
     if (m.index! < lastEnd) continue;
     const s = sentenceAround(text, m.index!);
     out.push(s);
@@ -105,32 +130,34 @@ function sentencesWith(text: string, re: RegExp, max = 2000): { start: number; e
   return out;
 }
 
-export function readSignals(text: string, headers: { listUnsubscribe: boolean; precedenceBulk: boolean }): Signals {
+/** `found`: the keyword matches of a gate holding SIGNAL_KEYWORDS, when the caller has them already. */
+export function readSignals(text: string, headers: { listUnsubscribe: boolean; precedenceBulk: boolean }, found: KeywordMatches = SIGNAL_GATE.scan(text)): Signals {
   const head = text.slice(0, 4000);
   const greetingName = [...head.matchAll(GREETING)].some((m) => !GENERIC_GREETING.test(m[1]!)) || SALUTATION_LINE.test(head);
   const secondPerson: Signals['secondPerson'] = [];
   const thirdPerson: Signals['thirdPerson'] = [];
   // whether a sentence states a fact about the reader is decided when first asked (most never are)
-  for (const s of sentencesWith(text, SECOND_PERSON)) {
+  SECOND_PERSON.lastIndex = 0;
+  for (const s of sentencesWith(text, text.matchAll(SECOND_PERSON))) {
     let memo: boolean | undefined;
     secondPerson.push({ start: s.start, end: s.end, get specific() { return (memo ??= isSpecific(text.slice(s.start, s.end))); } });
   }
-  for (const s of sentencesWith(text, THIRD_PERSON_ALL)) thirdPerson.push(s);
+  for (const s of sentencesWith(text, found.matchAll(THIRD_PERSON_ALL))) thirdPerson.push(s);
   let addr = false;
   // only an address with a label ("Ship to:", "home address") counts, so look for one only where a label is
-  for (const m of ADDRESS_LABEL.test(text) ? text.matchAll(new RegExp(ADDRESS_LINE.source, 'giu')) : []) {
+  for (const m of found.test(ADDRESS_LABEL) ? text.matchAll(new RegExp(ADDRESS_LINE.source, 'giu')) : []) {
     const b = text.slice(Math.max(0, m.index! - 80), m.index!);
-    if (ADDRESS_LABEL.test(b) || PATIENT_NAME.test(b.split('\n').slice(-2).join('\n'))) { addr = true; break; }
+    if (ADDRESS_LABEL.re.test(b) || PATIENT_NAME.test(b.split('\n').slice(-2).join('\n'))) { addr = true; break; }
   }
   return {
-    patientName: hasPatientName(text),
+    patientName: hasPatientName(text, found),
     personAddress: addr,
-    accountNumber: ACCOUNT.test(text),
+    accountNumber: found.test(ACCOUNT),
     greetingName,
     secondPerson,
     thirdPerson,
-    appointment: APPOINTMENT.test(text),
-    result: RESULT.test(text),
-    bulk: headers.listUnsubscribe || headers.precedenceBulk || BULK.test(text),
+    appointment: found.test(APPOINTMENT),
+    result: found.test(RESULT),
+    bulk: headers.listUnsubscribe || headers.precedenceBulk || found.test(BULK),
   };
 }

@@ -1,7 +1,8 @@
 // Owns the fast path for the commonest message: one text/plain part in 7bit or 8bit. Its body is the text
 // itself (decoded from its charset), so the MIME parser is not needed; anything else goes to mailparser.
 import libmime from 'libmime';
-import { decodeText } from './extract/dispatch.js';
+import { decodeText, readsAsUtf8 } from './extract/dispatch.js';
+import { utf8WithLf } from './line-endings.js';
 import { headerBlockEnd, parseHeaderLines } from '../message-headers.js';
 
 export interface SimpleMessage {
@@ -27,5 +28,6 @@ export function simpleMessage(raw: Buffer): SimpleMessage | null {
     headers.set(k, libmime.decodeWords(/\uFFFD/.test(utf8) ? v : utf8));
   }
   const charset = (ct.params as Record<string, string> | undefined)?.['charset'];
-  return { headers, body: decodeText(raw.subarray(he.bodyStart), charset).replace(/\r\n/g, '\n') };
+  const bytes = raw.subarray(he.bodyStart);
+  return { headers, body: readsAsUtf8(charset) ? utf8WithLf(bytes) : decodeText(bytes, charset).replace(/\r\n/g, '\n') };
 }

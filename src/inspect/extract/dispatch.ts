@@ -51,10 +51,14 @@ export function classify(contentType: string, name: string, data: Buffer): Kind 
   return 'binary';
 }
 
-export function decodeText(data: Buffer, charset: string | undefined): string {
+/** Whether text in this charset is read as UTF-8 (UTF-8 itself, ASCII, or a charset iconv does not know). */
+export function readsAsUtf8(charset: string | undefined): boolean {
   const cs = (charset ?? 'utf-8').toLowerCase();
-  if (cs === 'utf-8' || cs === 'utf8' || cs === 'us-ascii' || !iconv.encodingExists(cs)) return data.toString('utf8');
-  return iconv.decode(data, cs);
+  return cs === 'utf-8' || cs === 'utf8' || cs === 'us-ascii' || !iconv.encodingExists(cs);
+}
+
+export function decodeText(data: Buffer, charset: string | undefined): string {
+  return readsAsUtf8(charset) ? data.toString('utf8') : iconv.decode(data, charset!.toLowerCase());
 }
 
 // html-to-text is loaded on first use (synchronously, through its CommonJS build): most messages have no HTML
@@ -67,7 +71,8 @@ function convert(...args: Parameters<typeof import('html-to-text').convert>): st
 
 export function htmlToText(html: string): string {
   // keep cell and row boundaries: "<td>Member ID</td><td>W29...</td>" must not read "Member IDW29..."
-  const spaced = html.replace(/<\/(td|th)\s*>/gi, ' </$1>').replace(/<\/tr\s*>/gi, '\n</tr>');
+  // (one pass: a cell end gains a space before it, a row end a line break and the lower-case tag)
+  const spaced = html.replace(/<\/(td|th|tr)\s*>/gi, (_m, tag: string) => (tag.toLowerCase() === 'tr' ? '\n</tr>' : ` </${tag}>`));
   return convert(spaced, {
     wordwrap: false,
     selectors: [
