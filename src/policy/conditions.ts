@@ -77,11 +77,11 @@ function findingsCheck(spec: FindingsSpec): Check {
       const types = new Set<string>();
       if (any.length) {
         const f = found(any);
-        if (f.length) { f.forEach((t) => types.add(t)); reasons.push(`found ${f.join(', ')}${times}`); } else { ok = false; reasons.push(`none of ${any.join(', ')} found${times}`); }
+        if (f.length) { f.forEach((t) => types.add(t)); reasons.push(`found ${f.join(', ')}${times}`); } else { ok = false; reasons.push(min > 1 ? `none of ${any.join(', ')} found ${min} or more times` : `none of ${any.join(', ')} found`); }
       }
       if (all.length) {
         const missing = all.filter((t) => !has(t));
-        if (!missing.length) { all.forEach((t) => types.add(t)); reasons.push(`found all of ${all.join(', ')}${times}`); } else { ok = false; reasons.push(`${missing.join(', ')} not found${times}`); }
+        if (!missing.length) { all.forEach((t) => types.add(t)); reasons.push(`found all of ${all.join(', ')}${times}`); } else { ok = false; reasons.push(min > 1 ? `${missing.join(', ')} not found ${min} or more times` : `${missing.join(', ')} not found`); }
       }
       if (none.length) {
         const present = none.filter((t) => (counts.get(t) ?? 0) > 0);

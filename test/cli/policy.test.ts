@@ -195,8 +195,8 @@ test('policy test --json: a PHI message to a personal, an own-domain and a partn
   t.deepEqual(gmail!.matched, ['phi is true', 'recipient pat@gmail.com is not in our-domains.txt']);
   t.deepEqual(partner!.matched, ['recipient results@lab.example is in partners.txt']);
   // the rules before each decision that did not match, in file order, each with a reason
-  t.deepEqual(gmail!.notMatched.map((n) => n.rule), ['secure-tag', 'lab-partner', 'no-ssn-to-personal', 'marketing-needs-consent', 'unscanned-to-personal']);
-  t.deepEqual(own!.notMatched.map((n) => n.rule), ['secure-tag', 'lab-partner', 'no-ssn-to-personal', 'marketing-needs-consent', 'unscanned-to-personal', 'phi-external', 'spreadsheets-out', 'external-tag']);
+  t.deepEqual(gmail!.notMatched.map((n) => n.rule), ['secure-tag', 'lab-partner', 'no-ssn-to-personal', 'marketing-needs-consent', 'unscanned-to-personal', 'spreadsheets-out']);
+  t.deepEqual(own!.notMatched.map((n) => n.rule), ['secure-tag', 'lab-partner', 'no-ssn-to-personal', 'marketing-needs-consent', 'unscanned-to-personal', 'spreadsheets-out', 'phi-external', 'external-tag']);
   t.deepEqual(partner!.notMatched.map((n) => n.rule), ['secure-tag']);
   t.is(own!.notMatched.find((n) => n.rule === 'phi-external')!.why, 'recipient nurse@clinic.example is in our-domains.txt');
   t.is(gmail!.notMatched.find((n) => n.rule === 'lab-partner')!.why, 'recipient pat@gmail.com is not in partners.txt');

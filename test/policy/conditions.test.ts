@@ -103,12 +103,12 @@ test('findings min counts a type across every part of the message', (t) => {
 
   const four = msg({ scan: scan({ phi: true, findings: [finding('mrn', 2, 'body'), finding('mrn', 2, 'attachment 1')] }) });
   t.false(run({ findings: { any: ['mrn'], min: 5 } }, four).ok);
-  t.deepEqual(run({ findings: { any: ['mrn'], min: 5 } }, four).why, ['findings: none of mrn found (at least 5 each)']);
+  t.deepEqual(run({ findings: { any: ['mrn'], min: 5 } }, four).why, ['findings: none of mrn found 5 or more times']);
 
   // all: each type must reach the count on its own (dob has 4)
   const all = run({ findings: { all: ['mrn', 'dob'], min: 5 } }, five);
   t.false(all.ok);
-  t.deepEqual(all.why, ['findings: dob not found (at least 5 each)']);
+  t.deepEqual(all.why, ['findings: dob not found 5 or more times']);
   t.true(run({ findings: { all: ['mrn', 'dob'], min: 4 } }, five).ok);
 });
 

@@ -226,7 +226,7 @@ test('the shipped examples, enabled as 20-examples.yaml beside the shipped defau
   t.deepEqual(r.problems, []);
   t.deepEqual(r.set?.files, ['20-examples.yaml', '50-default.yaml']);
   t.deepEqual(r.set?.rules.map((x) => x.id), [
-    'secure-tag', 'lab-partner', 'no-ssn-to-personal', 'marketing-needs-consent', 'unscanned-to-personal', 'phi-external', 'spreadsheets-out', 'external-tag',
+    'secure-tag', 'lab-partner', 'no-ssn-to-personal', 'marketing-needs-consent', 'unscanned-to-personal', 'spreadsheets-out', 'phi-external', 'external-tag',
     'phi-protected', 'unscanned-protected', 'no-phi',
   ]);
   t.deepEqual(r.set?.lists, ['consumer-domains.txt', 'marketing-consent.csv', 'our-domains.txt', 'partners.txt']);
