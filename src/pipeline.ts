@@ -17,8 +17,9 @@ import { applyChanges, changesKey } from './transform/content.js';
 import { buildNotice } from './deliver/notice.js';
 import { appendInTxn } from './audit/append.js';
 import type { AuditInput } from './audit/record.js';
-import { DERIVED, commit, commitDurably, getBytes, getEntry, isFinished, listEntries, newEntry, putInTxn, removeInTxn, updateInTxn } from './spool/spool.js';
+import { DERIVED, commitDurably, getBytes, getEntry, isFinished, listEntries, newEntry, putInTxn, removeInTxn, updateInTxn } from './spool/spool.js';
 import { Scheduler } from './spool/scheduler.js';
+import { LazyCommitter } from './spool/lazy-commit.js';
 import { newQueueId } from './spool/ids.js';
 import { dkimSignBytes, type DkimKey } from './transform/dkim.js';
 import { deliverBatch, type DeliverDeps } from './deliver/deliver.js';
@@ -154,6 +155,19 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const c = deps.config();
     return { heloName: c.outbound.heloName, connectTimeoutMs: c.outbound.connectTimeoutMs, extraCa: deps.extraCa(), maxPerHost: c.outbound.maxPerHost };
   });
+  // delivery outcomes ride along in the next acceptance's commit (or commit on their own after a few ms)
+  const lazy = new LazyCommitter(store, 5);
+  /** A durable commit of an acceptance, carrying any delivery outcomes that are waiting. */
+  async function commitAcceptance(writes: () => void): Promise<void> {
+    const rider = lazy.take();
+    try {
+      await commitDurably(store, () => { rider?.writes(); writes(); });
+      rider?.settle();
+    } catch (e) {
+      rider?.settle(e);
+      throw e;
+    }
+  }
   const scheduler = new Scheduler({
     now: deps.now,
     maxConcurrency: cfg0.outbound.maxConcurrency,
@@ -178,7 +192,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const notices = ruleNotices(c, env, decisions, now);
     if (decisions.every((d) => d.route.action === 'reject')) {
       const reasons = [...new Set(decisions.map((d) => d.route.reason ?? 'not allowed'))].join('; ');
-      await commitDurably(store, () => {
+      await commitAcceptance(() => {
         for (const n of notices) {
           putInTxn(store, newEntry(n.env, now), n.bytes);
           for (const e of receivedEvents(n.env)) appendInTxn(store, e);
@@ -198,7 +212,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       s.route = decisions[i]!.route;
       if (s.route.action === 'encrypt') s.method = 0;
     });
-    await commitDurably(store, () => {
+    await commitAcceptance(() => {
       putInTxn(store, entry, bytes);
       store.meta.put(SCAN_PREFIX + env.queueId, scan);
       for (const e of receivedEvents(env)) appendInTxn(store, e);
@@ -402,7 +416,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
     const done = isFinished(updated);
     // not waiting for the fsync: a crash before it means another attempt (at least once), never a loss
-    await commit(store, () => {
+    await lazy.add(() => {
       for (const w of pre.writes) w();
       if (!done) for (const w of pre.keepIfQueued) w();
       for (const n of created) {
@@ -413,7 +427,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       if (done) {
         removeInTxn(store, entry.queueId);
       } else updateInTxn(store, updated);
-    }, { durable: false });
+    });
     for (const o of outcomes) log.info({ queueId: entry.queueId, outcome: status.find((s) => s.address === o.address)?.state, reason: o.reason }, 'delivery');
     for (const n of created) scheduler.schedule(n.env.queueId, now);
     if (!done) reschedule(updated);
@@ -435,6 +449,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     scheduler,
     async stop(timeoutMs) {
       await scheduler.stop(timeoutMs);
+      await lazy.flush();
       // Deliveries still running at the bound are cut off (their connections closed) so the process can exit;
       // nothing was recorded for them, so their messages stay queued and go out after the restart.
       if (scheduler.inFlight) {
@@ -442,6 +457,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         pool.abortAll();
         await scheduler.stop(1000);
       }
+      await lazy.flush();
       pool.closeAll();
     },
   };

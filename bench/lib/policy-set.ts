@@ -9,7 +9,7 @@ import type { PolicyMessage } from '../../src/policy/conditions.js';
 import { ENTITY_TYPES } from '../../src/envelope.js';
 
 const KINDS = [
-  (i: number) => `      recipient: { in: partners-${i % 3}.txt }\n    then: { deliver: verify }`,
+  (i: number) => `      recipient: { in: partners-${i % 3}.txt, notDomain: [n${i}.example] }\n    then: { deliver: verify }`,
   (i: number) => `      subject: { startsWith: "[secure-${i}]" }\n    then: { strip: "[secure-${i}]", encrypt: [tls, portal] }`,
   (i: number) => `      findings: { any: [ssn, mbi], min: ${1 + (i % 3)} }\n      recipient: { notDomain: [clinic${i}.example] }\n    then: { reject: "rule ${i}" }`,
   (i: number) => `      header: { name: X-Campaign-${i}, exists: true }\n      phi: true\n    then: { reject: "no consent ${i}" }`,
@@ -18,7 +18,7 @@ const KINDS = [
   (i: number) => `      attachment: { name: { endsWith: ".x${i}" }, type: [application/*] }\n    then: { quarantine: "attachment ${i}" }`,
   (i: number) => `      size: { over: ${20 + i}MB }\n    then: { deliver: may, tag: { subject: "[big]" } }`,
   (i: number) => `      unscanned: [encrypted]\n      recipient: { domain: [home${i}.example] }\n    then: { quarantine: "unscanned ${i}" }`,
-  (i: number) => `      findings: { all: [mrn, dob] }\n      sender: { notIn: senders.txt }\n    then: { encrypt: [tls, pgp, smime, portal] }`,
+  (i: number) => `      findings: { all: [mrn, dob] }\n      sender: { notIn: senders.txt, notDomain: [n${i}.example] }\n    then: { encrypt: [tls, pgp, smime, portal] }`,
 ];
 
 /** Writes `rules` rules (the last one a catch-all) and their list files into dir. */

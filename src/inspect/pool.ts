@@ -1,15 +1,27 @@
 // Owns the pool of inspect worker threads: hands each message to the least busy worker and fails closed when a
-// worker errors, dies or does not answer in time (the message is then PHI with reason scan-failed).
+// worker errors, dies or does not answer in time (the message is then PHI with reason scan-failed). A small
+// plain-text message (the commonest EHR notice) is scanned right here instead: that takes well under a
+// millisecond, less than handing it to a thread and back.
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import type { ScanFacts } from '../envelope.js';
-import type { OrgDetectors } from './org-detectors.js';
+import { NO_ORG_DETECTORS, type OrgDetectors } from './org-detectors.js';
 import { failedScan } from './verdict.js';
+import { withOrg, type Dictionaries } from './dictionary.js';
+import { simpleMessage } from './simple-message.js';
+import { scanMessage } from './scan.js';
 
 interface Pending { resolve: (r: ScanFacts) => void; timer: NodeJS.Timeout; worker: Slot }
 interface Slot { worker: Worker; busy: number }
 
-export interface ScanPoolOptions { size?: number; timeoutMs?: number; dictionaryDir?: string; org?: OrgDetectors }
+export interface ScanPoolOptions {
+  size?: number;
+  timeoutMs?: number;
+  dictionaryDir?: string;
+  org?: OrgDetectors;
+  /** plain-text messages up to this size are scanned in the caller's thread (0: never); default 16 KB */
+  inlineMaxBytes?: number;
+}
 
 
 export class ScanPool {
@@ -19,10 +31,15 @@ export class ScanPool {
   private closed = false;
   private readonly timeoutMs: number;
   private org: OrgDetectors | undefined;
+  private readonly inlineMax: number;
+  private inlineDictionaries: Dictionaries | null = null;
 
   constructor(private readonly opts: ScanPoolOptions = {}) {
     this.timeoutMs = opts.timeoutMs ?? 60_000;
     this.org = opts.org;
+    this.inlineMax = opts.inlineMaxBytes ?? 16 * 1024;
+    // loaded now rather than on the first message, which would otherwise wait for it
+    if (this.inlineMax > 0) this.inlineDictionaries = withOrg(opts.dictionaryDir, opts.org ?? NO_ORG_DETECTORS);
     const size = opts.size ?? Math.max(1, availableParallelism() - 1);
     for (let i = 0; i < size; i++) this.slots.push(this.spawn());
   }
@@ -63,6 +80,10 @@ export class ScanPool {
    */
   scan(bytes: Buffer): Promise<ScanFacts> {
     if (this.closed) return Promise.resolve(failedScan('scanner stopped', bytes.length));
+    if (bytes.length <= this.inlineMax && simpleMessage(bytes)) {
+      this.inlineDictionaries ??= withOrg(this.opts.dictionaryDir, this.org ?? NO_ORG_DETECTORS);
+      return scanMessage(bytes, { dictionaries: this.inlineDictionaries, timeBudgetMs: this.timeoutMs }).catch((e: Error) => failedScan(`scanner error: ${e.message}`, bytes.length));
+    }
     const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
     const id = this.nextId++;
     const size = bytes.length;
@@ -87,6 +108,7 @@ export class ScanPool {
   /** New organisation detectors for every worker (and for workers started later). */
   reload(org: OrgDetectors): void {
     this.org = org;
+    if (this.inlineMax > 0) this.inlineDictionaries = withOrg(this.opts.dictionaryDir, org);
     for (const s of this.slots) s.worker.postMessage({ reload: org });
   }
 
