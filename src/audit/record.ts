@@ -6,6 +6,7 @@ export const AUDIT_EVENTS = [
   'received', 'queued', 'scanned', 'dkim-signed', 'delivery-attempt', 'delivered', 'deferred', 'bounced', 'dsn-sent',
   'auth-failed', 'auth-locked', 'rejected', 'admin', 'expired',
   'policy', 'policy-reload', 'policy-reload-failed', 'route-fallback', 'held', 'notice-sent', 'quarantine-release', 'quarantine-delete',
+  'encrypted', 'keys-import', 'keys-remove', 'certs-import', 'certs-remove',
 ] as const;
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];
 

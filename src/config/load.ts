@@ -124,6 +124,13 @@ function resolveConfig(file: string, raw: Raw): Config {
       maxPerHost: out.maxPerHost ?? 5,
       connectTimeoutMs: parseDuration(out.connectTimeout ?? '30s'),
       heloName: out.heloName ?? raw.hostname,
+      mtaSts: out.mtaSts ?? true,
+    },
+    encryption: {
+      subject: raw.encryption?.subject ?? 'Encrypted message',
+      pgpOrgKey: raw.encryption?.pgpOrgKey ? path(raw.encryption.pgpOrgKey) : null,
+      smimeSign: raw.encryption?.smimeSign ? { cert: path(raw.encryption.smimeSign.cert), key: path(raw.encryption.smimeSign.key) } : null,
+      wkd: raw.encryption?.wkd ?? false,
     },
     dkim: ((raw.dkim ?? []) as Raw[]).map((d) => ({
       domain: String(d.domain).toLowerCase(),

@@ -73,6 +73,19 @@ export const configSchema = {
         maxPerHost: { type: 'integer', minimum: 1 },
         connectTimeout: duration,
         heloName: host,
+        mtaSts: { type: 'boolean' },
+      },
+    },
+    encryption: {
+      type: 'object', additionalProperties: false,
+      properties: {
+        subject: { type: 'string', minLength: 1 },
+        pgpOrgKey: { type: ['string', 'null'], minLength: 1 },
+        smimeSign: {
+          type: ['object', 'null'], additionalProperties: false, required: ['cert', 'key'],
+          properties: { cert: { type: 'string', minLength: 1 }, key: { type: 'string', minLength: 1 } },
+        },
+        wkd: { type: 'boolean' },
       },
     },
     dkim: {
@@ -142,6 +155,19 @@ export interface Config {
     maxPerHost: number;
     connectTimeoutMs: number;
     heloName: string;
+    /** honour destinations' MTA-STS policies (RFC 8461) */
+    mtaSts: boolean;
+  };
+  /** encryption fallbacks (OpenPGP, S/MIME) */
+  encryption: {
+    /** the visible Subject of an encrypted message */
+    subject: string;
+    /** armored public key file: every PGP message is also encrypted to it, so the clinic can read its sent copy */
+    pgpOrgKey: string | null;
+    /** the organisation's certificate and key (PEM files) to sign S/MIME mail before encrypting */
+    smimeSign: { cert: string; key: string } | null;
+    /** look recipients' OpenPGP keys up by Web Key Directory */
+    wkd: boolean;
   };
   dkim: DkimKeyConfig[];
   policies: string;

@@ -9,12 +9,12 @@ const stronger = (a: TlsLevel, b: TlsLevel): TlsLevel => (RANK[a] >= RANK[b] ? a
 export type Plan =
   | { kind: 'bounce'; reply: string; reason: 'policy-rejected' }
   | { kind: 'hold'; reason: string; method?: number }
-  | { kind: 'send'; level: TlsLevel; changes?: ContentChanges; method?: number; via: 'plain' | 'tls' };
+  | { kind: 'send'; level: TlsLevel; changes?: ContentChanges; method?: number; via: 'plain' | 'tls' | 'pgp' | 'smime' };
 
 /** Whether a method can serve a recipient now; a reason when it cannot. */
 export type MethodAvailability = (method: EncryptMethod, recipient: string) => string | null;
 
-/** Until the key stores and the portal exist, only verified TLS can carry an encrypt route. */
+/** Without key stores (and until the portal exists) only verified TLS can carry an encrypt route. */
 export const NO_METHODS_BUT_TLS: MethodAvailability = (method) => {
   switch (method) {
     case 'tls': return null;
@@ -44,8 +44,10 @@ export function planFor(route: Route | undefined, recipient: string, floor: TlsL
         const m = methods[i]!;
         const no = unavailable(m, recipient);
         if (no) { why.push(no); continue; }
-        // only verified TLS is implemented as a sending method here; pgp, smime and portal arrive with their stores
-        if (m === 'tls') return { kind: 'send', level: 'verify', ...(route.changes ? { changes: route.changes } : {}), method: i, via: 'tls' };
+        const changes = route.changes ? { changes: route.changes } : {};
+        if (m === 'tls') return { kind: 'send', level: 'verify', ...changes, method: i, via: 'tls' };
+        // the message itself is encrypted: the transport needs no more than the destination's own level
+        if (m === 'pgp' || m === 'smime') return { kind: 'send', level: floor, ...changes, method: i, via: m };
         why.push(`${m} is not available`);
       }
       return { kind: 'hold', reason: `no protected way to send (rule ${route.rule}): ${why.join('; ') || 'no methods listed'}`, method: methods.length };

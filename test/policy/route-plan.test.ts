@@ -66,12 +66,13 @@ test('encrypt walks on: a method that cannot serve the recipient is skipped with
   t.deepEqual(asked, ['pgp:p@example.org', 'tls:p@example.org']);
 });
 
-test('encrypt: a method reported available but not yet a way to send (pgp, smime, portal) is passed over, never sent plain', (t) => {
-  // pgp "available": the planner cannot send it yet, says so, and goes on to the next method
-  t.deepEqual(planFor({ rule: 'phi', action: 'encrypt', methods: ['pgp', 'tls'] }, 'p@example.org', 'none', 0, ALL),
-    { kind: 'send', level: 'verify', method: 1, via: 'tls' });
-  t.deepEqual(planFor({ rule: 'phi', action: 'encrypt', methods: ['pgp', 'smime', 'portal'] }, 'p@example.org', 'none', 0, ALL),
-    { kind: 'hold', reason: 'no protected way to send (rule phi): pgp is not available; smime is not available; portal is not available', method: 3 });
+test('encrypt: pgp and smime, when available, send the encrypted copy at the destination\'s own TLS level; the portal (not built yet) is passed over', (t) => {
+  t.deepEqual(planFor({ rule: 'phi', action: 'encrypt', methods: ['pgp', 'tls'] }, 'p@example.org', 'may', 0, ALL),
+    { kind: 'send', level: 'may', method: 0, via: 'pgp' });
+  t.deepEqual(planFor({ rule: 'phi', action: 'encrypt', methods: ['smime', 'tls'] }, 'p@example.org', 'verify', 0, ALL),
+    { kind: 'send', level: 'verify', method: 0, via: 'smime' });
+  t.deepEqual(planFor({ rule: 'phi', action: 'encrypt', methods: ['portal'] }, 'p@example.org', 'none', 0, ALL),
+    { kind: 'hold', reason: 'no protected way to send (rule phi): portal is not available', method: 1 });
 });
 
 test('encrypt holds when no method is left, with every reason (earlier notes first), starting at `from`', (t) => {
