@@ -19,6 +19,10 @@ export const ERROR_CODES = {
   SCAN_INPUT: 'scan input is not a readable message',
   POLICY_INVALID: 'policy files do not validate',
   QUARANTINE_NOT_FOUND: 'no held message with this queue id',
+  KEY_INVALID: 'OpenPGP key cannot be used',
+  KEY_NOT_FOUND: 'no such OpenPGP key',
+  CERT_INVALID: 'certificate cannot be used',
+  CERT_NOT_FOUND: 'no such certificate',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;
