@@ -1,11 +1,13 @@
 // Owns one delivery attempt of one message to the recipients of one destination domain: resolve next hops,
-// try them in order with the TLS level the domain demands, and turn what happened into per-recipient outcomes.
+// apply the destination's MTA-STS policy to its MX hosts, try them in order with the TLS level the domain
+// demands, and turn what happened into per-recipient outcomes.
 import type { Attempted, HopFacts, RecipientOutcome } from '../envelope.js';
 import type { TlsLevel } from '../config/schema.js';
 import { resolveNextHops, type Resolver } from './route.js';
 import { classify, describeFailure, type RemoteFailure } from './classify.js';
 import { meetsLevel, tlsFailureReason } from './tls-policy.js';
 import { toFailure, type SessionPool } from './client.js';
+import { stsDecision, type CachedPolicy } from './mta-sts.js';
 
 export interface DeliverDeps {
   resolver: Resolver & { lookup(host: string): Promise<string[]> };
@@ -20,6 +22,8 @@ export interface Batch {
   recipients: string[];
   bytes: Buffer;
   level: TlsLevel;
+  /** the destination's MTA-STS policy (RFC 8461), when it has one; applies to MX hosts only */
+  mtaSts?: CachedPolicy | null;
 }
 
 const allWith = (rcpts: string[], outcome: RecipientOutcome['outcome'], reply: string, reason: string): RecipientOutcome[] =>
@@ -32,14 +36,32 @@ function failureOutcome(f: RemoteFailure, level: TlsLevel): { outcome: 'deferred
 }
 
 /** One attempt; every recipient of the batch gets an outcome. Hop failures fall through to the next hop. */
-export async function deliverBatch(b: Batch, deps: DeliverDeps): Promise<Attempted & { attempts: { host: string; ip: string | null; error?: string; reason?: string }[] }> {
+export async function deliverBatch(b: Batch, deps: DeliverDeps): Promise<Attempted & { attempts: { host: string; ip: string | null; error?: string; reason?: string }[]; mtaSts?: string }> {
   const tried: { host: string; ip: string | null; error?: string; reason?: string }[] = [];
   const route = await resolveNextHops(b.domain, deps.routes, deps.resolver);
   if (!route.ok) {
     return { queueId: b.queueId, hop: null, outcomes: allWith(b.recipients, route.permanent ? 'bounced' : 'deferred', route.reason, route.permanent ? 'no-route' : 'dns'), attempts: tried };
   }
+  // MTA-STS: in enforce mode only the MX hosts the policy lists, and only over verified TLS; testing is recorded
+  const viaMx = route.hops.filter((h) => h.viaMx).map((h) => h.host);
+  const sts = viaMx.length && b.mtaSts ? stsDecision(b.mtaSts, viaMx) : null;
+  let hops = route.hops;
+  let level = b.level;
+  if (sts?.mode === 'testing' && sts.refused.length) {
+    for (const host of sts.refused) tried.push({ host, ip: null, reason: 'mta-sts-testing', error: `MTA-STS (testing) would refuse ${host}: not in the policy's mx list` });
+  }
+  if (sts?.mode === 'enforce') {
+    level = 'verify';
+    hops = route.hops.filter((h) => !h.viaMx || sts.allowed.includes(h.host));
+    if (!hops.length) {
+      const reply = `MTA-STS policy of ${b.domain} (enforce) lists none of its MX hosts (${viaMx.join(', ')}); not sent`;
+      for (const host of sts.refused) tried.push({ host, ip: null, reason: 'mta-sts-mx-mismatch', error: 'not in the MTA-STS policy' });
+      return { queueId: b.queueId, hop: null, outcomes: allWith(b.recipients, 'deferred', reply, 'mta-sts-mx-mismatch'), attempts: tried, mtaSts: sts.mode };
+    }
+  }
+  b = { ...b, level };
   let last: { failure: RemoteFailure; hop: HopFacts | null } | null = null;
-  for (const hop of route.hops) {
+  for (const hop of hops) {
     let ips: string[];
     try {
       ips = /^[\d.]+$|:/.test(hop.host) ? [hop.host] : await deps.resolver.lookup(hop.host);
@@ -82,7 +104,7 @@ export async function deliverBatch(b: Batch, deps: DeliverDeps): Promise<Attempt
             outcomes.push({ address, outcome: o.outcome, reply: describeFailure(f), reason: o.reason });
           }
         }
-        return { queueId: b.queueId, hop: facts, outcomes, attempts: tried };
+        return { queueId: b.queueId, hop: facts, outcomes, attempts: tried, ...(sts ? { mtaSts: sts.mode } : {}) };
       } catch (e) {
         const f = toFailure(e);
         deps.pool.release(session, false);
@@ -94,7 +116,7 @@ export async function deliverBatch(b: Batch, deps: DeliverDeps): Promise<Attempt
             const o = failureOutcome(rf, b.level);
             return { address, outcome: o.outcome, reply: describeFailure(rf), reason: o.reason };
           });
-          return { queueId: b.queueId, hop: facts, outcomes, attempts: tried };
+          return { queueId: b.queueId, hop: facts, outcomes, attempts: tried, ...(sts ? { mtaSts: sts.mode } : {}) };
         }
         tried.push({ host: hop.host, ip, error: describeFailure(f), reason: failureOutcome(f, b.level).reason });
         last = { failure: f, hop: facts };
@@ -105,5 +127,5 @@ export async function deliverBatch(b: Batch, deps: DeliverDeps): Promise<Attempt
   const o = failureOutcome(f, b.level);
   // Failing to reach any hop is never permanent by itself: like Postfix's smtp_skip_5xx_greeting, even a 5xx
   // greeting or EHLO reply defers (another day, or another MX, may work); maxAge bounds the retries.
-  return { queueId: b.queueId, hop: last?.hop ?? null, outcomes: allWith(b.recipients, 'deferred', describeFailure(f), o.outcome === 'bounced' ? 'remote-5xx-greeting' : o.reason), attempts: tried };
+  return { queueId: b.queueId, hop: last?.hop ?? null, outcomes: allWith(b.recipients, 'deferred', describeFailure(f), o.outcome === 'bounced' ? 'remote-5xx-greeting' : o.reason), attempts: tried, ...(sts ? { mtaSts: sts.mode } : {}) };
 }

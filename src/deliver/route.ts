@@ -8,6 +8,8 @@ export interface Resolver {
   resolve6(name: string): Promise<string[]>;
   /** The SMTP port of MX and implicit-MX hosts: 25 unless a lab or test resolver says otherwise. */
   mxPort?: number;
+  /** TXT records (MTA-STS discovery); a resolver without it means no MTA-STS */
+  resolveTxt?(name: string): Promise<string[][]>;
 }
 
 export interface NextHop { host: string; port: number; viaMx: boolean }
