@@ -23,6 +23,9 @@ import { appendDurable } from './audit/append.js';
 import { newQueueId } from './spool/ids.js';
 import type { Resolver } from './deliver/route.js';
 import { PhigateError, FileProblemsError } from './errors.js';
+import { pgpKeyFor, smimeCertFor } from './transform/keystore.js';
+import type { KeyLookup } from './transform/encrypt.js';
+import { policyFor, httpsPolicyFetcher, type CachedPolicy } from './deliver/mta-sts.js';
 import { mkdirSync } from 'node:fs';
 
 export interface GatewayOptions {
@@ -32,6 +35,8 @@ export interface GatewayOptions {
   resolver?: Resolver & { lookup(host: string): Promise<string[]> };
   now?: () => number;
   rescanMs?: number;
+  /** fetches https://mta-sts.DOMAIN/.well-known/mta-sts.txt (tests serve it locally); default: the system trust store */
+  mtaStsFetch?: (domain: string) => Promise<string>;
 }
 
 export interface Gateway {
@@ -54,6 +59,7 @@ export const systemResolver: Resolver & { lookup(host: string): Promise<string[]
   resolveMx: (n) => dns.promises.resolveMx(n),
   resolve4: (n) => dns.promises.resolve4(n),
   resolve6: (n) => dns.promises.resolve6(n),
+  resolveTxt: (n) => dns.promises.resolveTxt(n),
   lookup: async (h) => (await dns.promises.lookup(h, { all: true })).map((a) => a.address),
 };
 
@@ -77,6 +83,36 @@ function usersCache(file: string, log: Logger): (force?: boolean) => Users {
   };
 }
 
+/** The organisation's PGP key and S/MIME signer from the config's files (read at start and on reload). */
+function orgCrypto(config: Config): { pgpOrgKey: string | null; signer: { certPem: string; keyPem: string } | null } {
+  const read = (f: string, what: string) => {
+    try { return readFileSync(f, 'utf8'); } catch (e) { throw new PhigateError('CONFIG_INVALID', `${config.file}: ${what} ${f} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+  };
+  const e = config.encryption;
+  return {
+    pgpOrgKey: e.pgpOrgKey ? read(e.pgpOrgKey, 'encryption.pgpOrgKey') : null,
+    signer: e.smimeSign ? { certPem: read(e.smimeSign.cert, 'encryption.smimeSign.cert'), keyPem: read(e.smimeSign.key, 'encryption.smimeSign.key') } : null,
+  };
+}
+
+/** MTA-STS policies: discovered by TXT, fetched over HTTPS, cached in the store (surviving restarts) until max_age. */
+function mtaStsLookup(store: Store, resolver: Resolver, fetch: (domain: string) => Promise<string>, now: () => number, log: Logger): (domain: string) => Promise<CachedPolicy | null> {
+  // one TXT lookup per domain per minute at most, not one per message
+  const recent = new Map<string, { at: number; policy: CachedPolicy | null }>();
+  return async (domain) => {
+    const hit = recent.get(domain);
+    if (hit && now() - hit.at < 60_000) return hit.policy;
+    if (!resolver.resolveTxt) return null;
+    const r = await policyFor(domain, {
+      resolveTxt: (n) => resolver.resolveTxt!(n), fetchPolicy: fetch, now,
+      cache: { get: (d) => store.meta.get(`sts:${d}`) as CachedPolicy | undefined, put: (d, p) => { void store.meta.put(`sts:${d}`, p); } },
+    });
+    if (r.problem) log.warn({ domain, problem: r.problem, source: r.source }, 'MTA-STS');
+    recent.set(domain, { at: now(), policy: r.policy });
+    return r.policy;
+  };
+}
+
 function checkTlsPair(key: Buffer, cert: Buffer, config: Config): void {
   try {
     const x = new X509Certificate(cert);
@@ -96,20 +132,21 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
   checkTlsPair(tlsFiles.key, tlsFiles.cert, config);
   let dkimKeys: DkimKey[] = loadDkimKeys(config.dkim);
   let extraCa = config.outbound.caFile ? readFileSync(config.outbound.caFile, 'utf8') : null;
+  let org = orgCrypto(config);
   mkdirSync(config.policies, { recursive: true });
   // inspect runs in worker threads so scanning never delays an SMTP reply
   const orgAtStart = loadOrgDetectors(config.policies);
   if (orgAtStart.problems.length) throw new FileProblemsError('CONFIG_INVALID', orgAtStart.problems);
-  let org = orgAtStart.detectors;
-  const policyAtStart = loadPolicySet(config.policies, { knownTypes: knownFindingTypes(org), now: now() });
+  let detectors = orgAtStart.detectors;
+  const policyAtStart = loadPolicySet(config.policies, { knownTypes: knownFindingTypes(detectors), now: now() });
   if (!policyAtStart.set) throw new FileProblemsError('POLICY_INVALID', policyAtStart.problems);
   let policySet: PolicySet = policyAtStart.set;
-  const scanPool = new ScanPool({ timeoutMs: config.inspect.timeBudgetMs, size: config.inspect.workers ?? undefined, org });
+  const scanPool = new ScanPool({ timeoutMs: config.inspect.timeBudgetMs, size: config.inspect.workers ?? undefined, org: detectors });
   // the policies folder (rules, lists and the organisation's detectors) reloads as a whole: on SIGHUP and when a
   // file changes. A set with any problem is not used: the last good one stays in force, and the audit says so.
   const reloadPolicies = (why: string) => {
     const nextOrg = loadOrgDetectors(config.policies);
-    const next = loadPolicySet(config.policies, { knownTypes: knownFindingTypes(nextOrg.problems.length ? org : nextOrg.detectors), now: now() });
+    const next = loadPolicySet(config.policies, { knownTypes: knownFindingTypes(nextOrg.problems.length ? detectors : nextOrg.detectors), now: now() });
     const problems = [...nextOrg.problems, ...next.problems];
     if (problems.length || !next.set) {
       for (const p of problems) log.error({ file: p.file, line: p.line, col: p.col, problem: p.message }, 'policy files invalid; the previous policy set stays in force');
@@ -117,10 +154,10 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
         .catch((err: Error) => log.error({ err: err.message }, 'audit append failed'));
       return;
     }
-    if (JSON.stringify(nextOrg.detectors) !== JSON.stringify(org)) {
-      org = nextOrg.detectors;
-      scanPool.reload(org);
-      log.info({ detectors: org.detectors.length, why }, 'organisation detectors reloaded');
+    if (JSON.stringify(nextOrg.detectors) !== JSON.stringify(detectors)) {
+      detectors = nextOrg.detectors;
+      scanPool.reload(detectors);
+      log.info({ detectors: detectors.detectors.length, why }, 'organisation detectors reloaded');
     }
     if (next.set.version === policySet.version) return;
     const previous = policySet.version;
@@ -151,6 +188,13 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     extraCa: () => extraCa,
     scan: (bytes) => scanPool.scan(bytes),
     policy: () => policySet,
+    keys: {
+      pgpKeyFor: (a) => pgpKeyFor(store, a, new Date(now())),
+      smimeCertFor: async (a) => smimeCertFor(store, a, new Date(now())),
+      pgpOrgKey: () => org.pgpOrgKey,
+      smimeSigner: () => org.signer,
+    } satisfies KeyLookup,
+    mtaSts: mtaStsLookup(store, opts.resolver ?? systemResolver, opts.mtaStsFetch ?? httpsPolicyFetcher({}), now, log),
   });
   let listeners: RunningListeners;
   try {
@@ -186,8 +230,9 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
         const next = opts.config ?? loadConfig(config.file);
         const keys = loadDkimKeys(next.dkim);
         extraCa = next.outbound.caFile ? readFileSync(next.outbound.caFile, 'utf8') : null;
+        org = orgCrypto(next);
         dkimKeys = keys;
-        config = { ...config, outbound: next.outbound, dkim: next.dkim };
+        config = { ...config, outbound: next.outbound, dkim: next.dkim, encryption: next.encryption };
         users(true);
         reloadPolicies('SIGHUP');
         log.info({}, 'reloaded users, DKIM keys, outbound settings and policies (listener changes and outbound.maxConcurrency need a restart)');

@@ -7,11 +7,12 @@ import { createHash } from 'node:crypto';
 import type { Store } from './store.js';
 import type { Config } from './config/schema.js';
 import type { Logger } from './log.js';
-import { domainOf, type ContentChanges, type Inspected, type Prepared, type ScanFacts, type Attempted, type DkimResult, type Queued, type Received, type RecipientOutcome, type RecipientStatus, type Route, type TlsLevel } from './envelope.js';
+import { domainOf, type Inspected, type Prepared, type ScanFacts, type Attempted, type DkimResult, type Queued, type Received, type RecipientOutcome, type RecipientStatus, type Route, type TlsLevel } from './envelope.js';
 import { SmtpReplyError } from './smtp-reply.js';
 import type { PolicySet } from './policy/rule-set.js';
 import { evaluate, type Decision } from './policy/evaluate.js';
-import { planFor, isTlsRequirementFailure, NO_METHODS_BUT_TLS } from './policy/route-plan.js';
+import { planFor, isTlsRequirementFailure, type MethodAvailability, type Plan } from './policy/route-plan.js';
+import { encryptCopy, type CopySpec, type KeyLookup, type Material } from './transform/encrypt.js';
 import { policyMessage } from './policy/message.js';
 import { applyChanges, changesKey } from './transform/content.js';
 import { buildNotice } from './deliver/notice.js';
@@ -24,6 +25,8 @@ import { newQueueId } from './spool/ids.js';
 import { dkimSignBytes, type DkimKey } from './transform/dkim.js';
 import { deliverBatch, type DeliverDeps } from './deliver/deliver.js';
 import { tlsLevelFor } from './deliver/tls-policy.js';
+import { routeFor } from './deliver/route.js';
+import type { CachedPolicy } from './deliver/mta-sts.js';
 import { buildDsn, headerBlockOf, statusOf } from './deliver/dsn.js';
 import { SessionPool } from './deliver/client.js';
 import type { Resolver } from './deliver/route.js';
@@ -40,6 +43,10 @@ export interface PipelineDeps {
   scan: (bytes: Buffer) => Promise<ScanFacts>;
   /** The policy set in force (swapped atomically on reload). */
   policy: () => PolicySet;
+  /** Recipients' OpenPGP keys and S/MIME certificates, and the organisation's own. */
+  keys: KeyLookup;
+  /** A destination's MTA-STS policy (discovered, fetched and cached); absent: MTA-STS is not used. */
+  mtaSts?: (domain: string) => Promise<CachedPolicy | null>;
 }
 
 const OUT_PREFIX = DERIVED.out;
@@ -244,28 +251,53 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return { ...entry, scan };
   }
 
-  /** The bytes one group of recipients gets: the rule's edits, then DKIM, built once and kept for retries. */
-  async function prepared(entry: Inspected, changes: ContentChanges | undefined, pre: PendingWrites): Promise<Prepared | null> {
-    const variant = changesKey(changes);
+  /**
+   * The bytes one group of recipients gets: the rule's edits, then (for one recipient) OpenPGP or S/MIME
+   * encryption, then DKIM; built once. A plain copy is kept for retries; an encrypted copy is spooled durably
+   * before it is sent, so a crash never encrypts or delivers it twice under different bytes.
+   */
+  async function prepared(entry: Inspected, copy: CopySpec, pre: PendingWrites): Promise<Prepared | null> {
+    const variant = changesKey(copy.changes) + (copy.via ? `\0${copy.via}\0${copy.recipient}` : '');
     const key = OUT_PREFIX + entry.queueId + (variant ? `#${createHash('sha256').update(variant).digest('hex').slice(0, 12)}` : '');
     const cached = store.messages.get(key);
     const meta = store.meta.get(key) as DkimResult | undefined;
     if (cached && meta) return { ...entry, outBytes: cached, dkim: meta };
     const original = getBytes(store, entry.queueId);
     if (!original) return null;
-    const signed = await dkimSignBytes(applyChanges(original, changes), entry.fromDomain, deps.dkimKeys());
+    const c = deps.config();
+    const edited = applyChanges(original, copy.changes);
+    const sealed = copy.via ? await encryptCopy(edited, copy.via, copy.material!, deps.keys, c.encryption.subject) : null;
+    const signed = await dkimSignBytes(sealed?.bytes ?? edited, entry.fromDomain, deps.dkimKeys());
+    const dkimEvent: AuditInput | null = signed.dkim.signed ? {
+      event: 'dkim-signed', queueId: entry.queueId, messageId: entry.messageId, sender: entry.sender,
+      details: { domain: signed.dkim.domain, selector: signed.dkim.selector, algorithm: signed.dkim.algorithm, ...(variant ? { variant: key.slice(key.indexOf('#') + 1) } : {}) },
+    } : null;
+    if (sealed) {
+      await commitDurably(store, () => {
+        store.messages.put(key, signed.bytes);
+        store.meta.put(key, signed.dkim);
+        appendInTxn(store, { event: 'encrypted', queueId: entry.queueId, messageId: entry.messageId, sender: entry.sender, recipient: copy.recipient, details: { method: copy.via, ...sealed.facts, bytes: signed.bytes.length } });
+        if (dkimEvent) appendInTxn(store, dkimEvent);
+      });
+      return { ...entry, outBytes: signed.bytes, dkim: signed.dkim };
+    }
     // kept for retries only: a message delivered at the first attempt never stores a second copy
     pre.keepIfQueued.push(() => {
       store.messages.put(key, signed.bytes);
       store.meta.put(key, signed.dkim);
     });
-    if (signed.dkim.signed) {
-      pre.events.push({
-        event: 'dkim-signed', queueId: entry.queueId, messageId: entry.messageId, sender: entry.sender,
-        details: { domain: signed.dkim.domain, selector: signed.dkim.selector, algorithm: signed.dkim.algorithm, ...(variant ? { variant: key.slice(key.indexOf('#') + 1) } : {}) },
-      });
-    }
+    if (dkimEvent) pre.events.push(dkimEvent);
     return { ...entry, outBytes: signed.bytes, dkim: signed.dkim };
+  }
+
+  /** What one recipient's copy needs from the key stores (looked up once per attempt). */
+  async function materialFor(due: RecipientStatus[]): Promise<Map<string, Material>> {
+    const out = new Map<string, Material>();
+    await Promise.all(due.filter((s) => s.route?.action === 'encrypt').map(async (s) => {
+      const [pgp, smime] = await Promise.all([deps.keys.pgpKeyFor(s.address), deps.keys.smimeCertFor(s.address)]);
+      out.set(s.address, { pgp, smime });
+    }));
+    return out;
   }
 
   async function processEntry(queueId: string): Promise<void> {
@@ -282,52 +314,80 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       return finish(entry, due.map((s) => ({ address: s.address, outcome: 'bounced', reply: 'message bytes missing from the spool', reason: 'spool-missing' })), [], null, pre);
     }
     const floor = (a: string): TlsLevel => tlsLevelFor(domainOf(a), c.outbound.tls);
+    const material = await materialFor(due);
+    const available: MethodAvailability = (m, r) => {
+      if (m === 'tls') return null;
+      if (m === 'pgp') return material.get(r)?.pgp ? null : 'no OpenPGP key for the recipient';
+      if (m === 'smime') return material.get(r)?.smime ? null : 'no S/MIME certificate for the recipient';
+      return 'the secure portal is not available on this gateway yet';
+    };
     const outcomes: RecipientOutcome[] = [];
-    const groups = new Map<string, { domain: string; level: TlsLevel; changes: ContentChanges | undefined; recipients: string[] }>();
-    const methodOf = new Map<string, number>();
-    for (const s of due) {
-      const plan = planFor(s.route, s.address, floor(s.address), s.method ?? 0, NO_METHODS_BUT_TLS);
-      if (plan.kind === 'bounce') { outcomes.push({ address: s.address, outcome: 'bounced', reply: plan.reply, reason: plan.reason }); continue; }
-      if (plan.kind === 'hold') { outcomes.push({ address: s.address, outcome: 'held', reply: plan.reason, reason: 'held', ...(plan.method !== undefined ? { method: plan.method } : {}) }); continue; }
-      if (plan.method !== undefined) methodOf.set(s.address, plan.method);
-      const domain = domainOf(s.address);
-      const k = `${domain}\0${plan.level}\0${changesKey(plan.changes)}`;
-      const g = groups.get(k) ?? { domain, level: plan.level, changes: plan.changes, recipients: [] };
-      g.recipients.push(s.address);
-      groups.set(k, g);
-    }
-    const results: (Attempted & { attempts?: unknown[] })[] = [];
+    const results: (Attempted & { attempts?: unknown[]; mtaSts?: string })[] = [];
     let dkim: DkimResult | null = null;
     const deliverDeps: DeliverDeps = { resolver: deps.resolver, pool, routes: c.outbound.routes };
-    await Promise.all([...groups.values()].map(async (g) => {
-      const out = await prepared(ins, g.changes, pre);
-      if (!out) {
-        for (const a of g.recipients) outcomes.push({ address: a, outcome: 'bounced', reply: 'message bytes missing from the spool', reason: 'spool-missing' });
-        return;
+    // round 1 sends every due recipient its way; a verified-TLS failure moves a recipient to its next method and
+    // round 2 (at most one per method) sends it that way at once, instead of after the retry schedule
+    let todo = due.map((s) => ({ s, plan: planFor(s.route, s.address, floor(s.address), s.method ?? 0, available) }));
+    for (let round = 0; todo.length && round < 5; round++) {
+      const groups = new Map<string, { domain: string; level: TlsLevel; copy: CopySpec; plans: Map<string, Plan & { kind: 'send' }>; recipients: string[] }>();
+      for (const { s, plan } of todo) {
+        if (plan.kind === 'bounce') { outcomes.push({ address: s.address, outcome: 'bounced', reply: plan.reply, reason: plan.reason }); continue; }
+        if (plan.kind === 'hold') { outcomes.push({ address: s.address, outcome: 'held', reply: plan.reason, reason: 'held', ...(plan.method !== undefined ? { method: plan.method } : {}) }); continue; }
+        const domain = domainOf(s.address);
+        const encrypted = plan.via === 'pgp' || plan.via === 'smime';
+        // an encrypted copy is one recipient's own; plain copies are shared by recipients with the same edits
+        const copy: CopySpec = { changes: plan.changes, via: encrypted ? plan.via as 'pgp' | 'smime' : null, recipient: encrypted ? s.address : null, material: material.get(s.address) ?? null };
+        const k = `${domain}\0${plan.level}\0${changesKey(plan.changes)}\0${copy.via ?? ''}\0${copy.recipient ?? ''}`;
+        const g = groups.get(k) ?? { domain, level: plan.level, copy, plans: new Map<string, Plan & { kind: 'send' }>(), recipients: [] as string[] };
+        g.recipients.push(s.address);
+        g.plans.set(s.address, plan);
+        groups.set(k, g);
       }
-      dkim ??= out.dkim;
-      const r = await deliverBatch({ queueId, domain: g.domain, sender: entry.sender, recipients: g.recipients, bytes: out.outBytes, level: g.level }, deliverDeps);
-      results.push(r);
-      for (const o of r.outcomes) {
-        const method = methodOf.get(o.address);
-        if (method === undefined || o.outcome !== 'deferred' || !isTlsRequirementFailure(o.reason)) {
-          outcomes.push(method === undefined ? o : { ...o, method });
-          continue;
+      const next: typeof todo = [];
+      await Promise.all([...groups.values()].map(async (g) => {
+        let out: Prepared | null;
+        try {
+          out = await prepared(ins, g.copy, pre);
+        } catch (e) {
+          // an encryption that fails (a key that openpgp refuses) is this method failing: try the next one
+          for (const a of g.recipients) {
+            const s = due.find((x) => x.address === a)!;
+            const plan = g.plans.get(a)!;
+            const reason = `${plan.via} encryption failed: ${(e as Error).message}`;
+            pre.events.push({ event: 'route-fallback', queueId, messageId: entry.messageId, sender: entry.sender, recipient: a, details: { from: plan.via, reason } });
+            next.push({ s, plan: planFor(s.route, a, floor(a), (plan.method ?? 0) + 1, available, [reason]) });
+          }
+          return;
         }
-        // verified TLS could not be had: the next method now, not after the retry schedule
-        const s = due.find((x) => x.address === o.address)!;
-        const next = planFor(s.route, s.address, floor(s.address), method + 1, NO_METHODS_BUT_TLS, [`verified TLS failed (${o.reason})`]);
-        pre.events.push({ event: 'route-fallback', queueId, messageId: entry.messageId, sender: entry.sender, recipient: o.address, details: { from: 'tls', reason: o.reason, reply: o.reply, to: next.kind === 'hold' ? 'held' : 'next-method' } });
-        outcomes.push(next.kind === 'hold'
-          ? { address: o.address, outcome: 'held', reply: next.reason, reason: 'held', ...(next.method !== undefined ? { method: next.method } : {}) }
-          : { ...o, ...(next.kind === 'send' && next.method !== undefined ? { method: next.method } : {}) });
-      }
-    }));
+        if (!out) {
+          for (const a of g.recipients) outcomes.push({ address: a, outcome: 'bounced', reply: 'message bytes missing from the spool', reason: 'spool-missing' });
+          return;
+        }
+        dkim ??= out.dkim;
+        const mtaSts = deps.mtaSts && c.outbound.mtaSts && routeFor(g.domain, c.outbound.routes) === 'mx' ? await deps.mtaSts(g.domain) : null;
+        const r = await deliverBatch({ queueId, domain: g.domain, sender: entry.sender, recipients: g.recipients, bytes: out.outBytes, level: g.level, mtaSts }, deliverDeps);
+        results.push(r);
+        for (const o of r.outcomes) {
+          const plan = g.plans.get(o.address)!;
+          const withMethod = plan.method === undefined ? o : { ...o, method: plan.method };
+          if (plan.via !== 'tls' || o.outcome !== 'deferred' || !isTlsRequirementFailure(o.reason)) { outcomes.push(withMethod); continue; }
+          // verified TLS could not be had: the next method now, not after the retry schedule
+          const s = due.find((x) => x.address === o.address)!;
+          const after = planFor(s.route, s.address, floor(s.address), plan.method! + 1, available, [`verified TLS failed (${o.reason})`]);
+          pre.events.push({
+            event: 'route-fallback', queueId, messageId: entry.messageId, sender: entry.sender, recipient: o.address,
+            details: { from: 'tls', reason: o.reason, reply: o.reply, to: after.kind === 'send' ? after.via : 'held' },
+          });
+          next.push({ s, plan: after });
+        }
+      }));
+      todo = next;
+    }
     return finish(entry, outcomes, results, dkim ? { dkim } : null, pre);
   }
 
   /** One write transaction per attempt: the scan, the signed copies, the outcome, DSNs and notices land together. */
-  async function finish(entry: Queued, outcomes: RecipientOutcome[], results: (Attempted & { attempts?: unknown[] })[], out: { dkim: DkimResult } | null, pre: PendingWrites): Promise<void> {
+  async function finish(entry: Queued, outcomes: RecipientOutcome[], results: (Attempted & { attempts?: unknown[]; mtaSts?: string })[], out: { dkim: DkimResult } | null, pre: PendingWrites): Promise<void> {
     const c = deps.config();
     const now = deps.now();
     const nowDate = new Date(now);
@@ -339,7 +399,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         details: {
           host: r.hop?.host ?? null, ip: r.hop?.ip ?? null, port: r.hop?.port ?? null,
           tlsRequired: r.hop?.tls.required ?? null, tlsProtocol: r.hop?.tls.protocol ?? null, tlsCipher: r.hop?.tls.cipher ?? null,
-          tlsVerified: r.hop?.tls.verified ?? false, dkim: out?.dkim.signed ? out.dkim.domain : null, hopsTried: r.attempts ?? [],
+          tlsVerified: r.hop?.tls.verified ?? false, mtaSts: r.mtaSts ?? null, dkim: out?.dkim.signed ? out.dkim.domain : null, hopsTried: r.attempts ?? [],
         },
       });
     }
@@ -364,7 +424,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const hop = hopOf.get(o.address) ?? null;
       if (o.outcome === 'delivered') {
         s.state = 'delivered';
-        events.push({ event: 'delivered', ...base, recipient: o.address, details: { host: hop?.host, ip: hop?.ip, port: hop?.port, tlsProtocol: hop?.tls.protocol ?? null, tlsCipher: hop?.tls.cipher ?? null, tlsVerified: hop?.tls.verified ?? false, tlsRequired: hop?.tls.required, reply: o.reply, rule: s.route?.rule ?? null } });
+        events.push({ event: 'delivered', ...base, recipient: o.address, details: { host: hop?.host, ip: hop?.ip, port: hop?.port, tlsProtocol: hop?.tls.protocol ?? null, tlsCipher: hop?.tls.cipher ?? null, tlsVerified: hop?.tls.verified ?? false, tlsRequired: hop?.tls.required, reply: o.reply, rule: s.route?.rule ?? null, method: s.route?.action === 'encrypt' ? s.route.methods?.[s.method ?? 0] ?? null : null } });
         continue;
       }
       let outcome = o.outcome;

@@ -9,6 +9,7 @@ import { registerAudit } from './audit.js';
 import { registerScan } from './scan.js';
 import { registerPolicy } from './policy.js';
 import { registerQuarantine } from './quarantine.js';
+import { registerKeys } from './keys.js';
 import { isPhigateError, FileProblemsError } from '../errors.js';
 
 export function buildProgram(): Command {
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerScan(program);
   registerPolicy(program);
   registerQuarantine(program);
+  registerKeys(program);
   program.commands.forEach(function override(c: Command) { c.exitOverride(); c.commands.forEach(override); });
   return program;
 }

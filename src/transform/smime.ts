@@ -279,3 +279,8 @@ export function readCertInfo(pemOrDer: Buffer | string, now: Date): CertInfo[] {
     }
   });
 }
+
+/** Each certificate of a PEM bundle, DER file or .p7b as its own PEM block, in the order readCertInfo lists them. */
+export function certPems(pemOrDer: Buffer | string): string[] {
+  return certBlobs(pemOrDer).map((der) => `-----BEGIN CERTIFICATE-----\n${Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END CERTIFICATE-----\n`);
+}
