@@ -15,6 +15,7 @@ import { describeMachine, formatJson, loadAverage1m, formatText, type CellResult
 import { Sink } from './lib/sink.js';
 import type { Load, Mode } from './lib/source.js';
 import { evaluationCost, writePolicySet } from './lib/policy-set.js';
+import { encryptAllPolicy, prepareRecipientKey, type Method } from './lib/encryption.js';
 
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const WARMUP_TIMEOUT_MS = 60_000;
@@ -178,6 +179,47 @@ phigate through a ${p.rules}-rule policy set (1 KB, c=10; evaluation ${p.usPerMe
   return lines.join('\n') + '\n';
 }
 
+interface EncryptionRun { method: Method; result: RunResult | null; plain: RunResult | null; problem: string | null }
+
+/** 100 KB messages at c=10 (reuse) through a gateway that encrypts every message to the recipient's key. */
+async function runEncryption(opts: Options, run: Running, baseDir: string, defaults: CellResult[]): Promise<EncryptionRun[]> {
+  if (!opts.phigate || !opts.encryption || problemOf(run, 'phigate')) return [];
+  const out: EncryptionRun[] = [];
+  const plain = defaults.find((c) => c.sizeBytes === 100 * 1024 && c.concurrency === 10 && c.mode === 'reuse')?.results.phigate ?? null;
+  for (const method of ['pgp', 'smime'] as const) {
+    const dir = join(baseDir, `phigate-${method}`);
+    mkdirSync(dir, { mode: 0o700 });
+    let gw: Gateway;
+    try {
+      await prepareRecipientKey(join(dir, 'data'), method, dir);
+      gw = await startGateway(REPO_ROOT, dir, run.sink.port, encryptAllPolicy(method));
+    } catch (err) {
+      out.push({ method, result: null, plain, problem: (err as Error).message });
+      continue;
+    }
+    const target: Target = { name: 'phigate', port: gw.port, exited: gw.proc.exited, problem: null };
+    await measure(run.sink, gw.port, { sizeBytes: 100 * 1024, concurrency: 5, mode: 'reuse', count: 20 }, WARMUP_TIMEOUT_MS, exitOf(run, target));
+    const load: Load = { sizeBytes: 100 * 1024, concurrency: 10, mode: 'reuse', count: opts.count ?? defaultCount(100 * 1024) };
+    const r = await measure(run.sink, gw.port, load, opts.timeoutMs, exitOf(run, target));
+    log(describeRun(target, load, { label: '100 KB', bytes: 100 * 1024 }, r) + ` (every message encrypted: ${method})`);
+    out.push({ method, result: r, plain, problem: null });
+    await gw.stop();
+  }
+  return out;
+}
+
+function formatEncryption(runs: EncryptionRun[]): string {
+  if (!runs.length) return '';
+  const lines = ['\nphigate encrypting every message (100 KB, c=10, reuse; RSA-2048 recipient key):'];
+  for (const e of runs) {
+    if (e.problem) { lines.push(`  ${e.method.padEnd(5)}  not measured: ${e.problem}`); continue; }
+    const w = e.result?.rate ?? null;
+    const p = e.plain?.rate ?? null;
+    lines.push(`  ${e.method.padEnd(5)}  ${w !== null ? w.toFixed(1) : '-'} msg/s${p ? ` (plain, same load: ${p.toFixed(1)} msg/s)` : ''}${e.result && !e.result.complete ? ' INCOMPLETE' : ''}`);
+  }
+  return lines.join('\n') + '\n';
+}
+
 function problemOf(run: Running, name: TargetName): string | null {
   return run.targets.find((t) => t.name === name)?.problem ?? null;
 }
@@ -197,6 +239,7 @@ async function main(): Promise<number> {
   const peakRssBytes = run.gateway?.peakRss() ?? null;
   await run.gateway?.stop();
   const policyRun = await runPolicySet(opts, run, baseDir, cells);
+  const encryptionRuns = await runEncryption(opts, run, baseDir, cells);
   await cleanupAll();
   const report: Report = {
     machine: describeMachine(run.postfix?.version ?? null, loadAtStart),
@@ -205,7 +248,7 @@ async function main(): Promise<number> {
     phigate: { enabled: opts.phigate, peakRssBytes, problem: problemOf(run, 'phigate') },
     postfix: { enabled: opts.postfix, problem: problemOf(run, 'postfix') },
   };
-  process.stdout.write(opts.json ? formatJson(report).replace(/\n?$/, '') + '\n' + (policyRun ? JSON.stringify({ policySet: policyRun }) + '\n' : '') : formatText(report) + formatPolicyRun(policyRun));
+  process.stdout.write(opts.json ? formatJson(report).replace(/\n?$/, '') + '\n' + (policyRun ? JSON.stringify({ policySet: policyRun }) + '\n' : '') + (encryptionRuns.length ? JSON.stringify({ encryption: encryptionRuns }) + '\n' : '') : formatText(report) + formatPolicyRun(policyRun) + formatEncryption(encryptionRuns));
   return 0;
 }
 

@@ -21,6 +21,8 @@ export interface Options {
   phigate: boolean;
   /** Rules in the policy-set run (0 = skip it) */
   policyRules: number;
+  /** the PGP and S/MIME runs (100 KB, c=10) */
+  encryption: boolean;
 }
 
 export const USAGE = `Usage: node dist/bench/relay.js [options]   (or: npm run bench -- [options])
@@ -34,6 +36,7 @@ export const USAGE = `Usage: node dist/bench/relay.js [options]   (or: npm run b
   --warmup=N             messages sent to each relay before measuring (env BENCH_WARMUP; 50, 0 = none)
   --no-postfix           skip the side-by-side Postfix (env BENCH_POSTFIX=0)
   --no-phigate           skip the gateway (env BENCH_PHIGATE=0)
+  --no-encryption        skip the runs that encrypt every message to PGP and to S/MIME (env BENCH_ENCRYPTION=0)
   --policy-rules=N       also run phigate with an N-rule policy set, 1 KB at c=10 (env BENCH_POLICY_RULES; 50, 0 = skip)
 `;
 
@@ -88,6 +91,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
       'no-postfix': { type: 'boolean' },
       'no-phigate': { type: 'boolean' },
       'policy-rules': { type: 'string' },
+      'no-encryption': { type: 'boolean' },
     },
   });
   const count = values.count ?? env.BENCH_COUNT;
@@ -104,6 +108,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     warmup: positiveInt(values.warmup ?? env.BENCH_WARMUP ?? '50', 'warm-up count'),
     postfix: enabled(values['no-postfix'], env.BENCH_POSTFIX),
     phigate: enabled(values['no-phigate'], env.BENCH_PHIGATE),
+    encryption: enabled(values['no-encryption'], env.BENCH_ENCRYPTION),
     policyRules: positiveInt(values['policy-rules'] ?? env.BENCH_POLICY_RULES ?? '50', 'policy rule count'),
   };
 }
