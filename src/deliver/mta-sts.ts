@@ -1,15 +1,13 @@
 // Owns MTA-STS (RFC 8461) for outbound delivery: the policy-file parser, MX pattern matching, policy discovery
 // with a cache (TXT at _mta-sts.<domain>, then HTTPS), the HTTPS fetcher, and the small pure decision of which
-// MX hosts a policy allows. DNS, HTTPS, the clock and the cache come in through deps; nothing here is wired into
-// delivery yet.
+// MX hosts a policy allows. DNS, HTTPS, the clock and the cache come in through deps (deliver.ts applies the
+// decision; gateway.ts wires discovery and the cache).
 //
 // mailauth 4.13.3 (lib/mta-sts.js) has parsePolicy and validateMx, but neither fits: its parser defaults a
 // missing `mode` to none and lowercases keys and values, and its validateMx treats `*.example.com` as a suffix
 // match (so it accepts a.b.example.com, which §4.1 forbids) and ignores trailing dots. Its fetcher is not
 // injectable. So the pieces below are ours.
-import dns from 'node:dns';
-import https from 'node:https';
-import tls from 'node:tls';
+import { httpsGet } from '../https-get.js';
 
 export type StsMode = 'enforce' | 'testing' | 'none';
 
@@ -198,46 +196,16 @@ export function isTextPlain(contentType: string | undefined): boolean {
  * text/plain, body at most 64 KB, one deadline for the whole request. Any other outcome rejects.
  */
 export function httpsPolicyFetcher(opts: FetcherOptions = {}): (domain: string) => Promise<string> {
-  const port = opts.port ?? 443;
-  const timeoutMs = opts.timeoutMs ?? 10_000;
-  const lookup = opts.lookup ?? (async (h: string) => (await dns.promises.lookup(h)).address);
-  const ca = opts.ca ? [...tls.rootCertificates, opts.ca] : [...tls.rootCertificates];
   return async (domain) => {
     const d = normHost(domain);
     if (!DOMAIN_RE.test(d)) throw new Error(`not a domain name: ${JSON.stringify(domain)}`);
     const host = `mta-sts.${d}`;
-    const deadline = Date.now() + timeoutMs;
-    const address = await withDeadline(lookup(host), timeoutMs, `address lookup for ${host} timed out`);
-    return new Promise<string>((resolve, reject) => {
-      let settled = false;
-      const fail = (err: Error) => { if (!settled) { settled = true; clearTimeout(timer); req.destroy(); reject(err); } };
-      const timer = setTimeout(() => fail(new Error(`policy fetch from ${host} timed out after ${timeoutMs} ms`)), Math.max(0, deadline - Date.now()));
-      const req = https.request({
-        host: address, port, path: '/.well-known/mta-sts.txt', method: 'GET', agent: false,
-        servername: host, headers: { host, accept: 'text/plain' },
-        ca, rejectUnauthorized: true, minVersion: 'TLSv1.2',
-      }, (res) => {
-        if (res.statusCode !== 200) return fail(new Error(`https://${host}/.well-known/mta-sts.txt answered ${res.statusCode}${res.statusCode && res.statusCode >= 300 && res.statusCode < 400 ? ' (redirects are not followed)' : ''}`));
-        if (!isTextPlain(res.headers['content-type'])) return fail(new Error(`https://${host}/.well-known/mta-sts.txt has Content-Type ${JSON.stringify(res.headers['content-type'] ?? '')}, not text/plain`));
-        if (Number(res.headers['content-length'] ?? 0) > MAX_POLICY_BYTES) return fail(new Error(`policy from ${host} is larger than 64 KB`));
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          if (size > MAX_POLICY_BYTES) return fail(new Error(`policy from ${host} is larger than 64 KB`));
-          chunks.push(c);
-        });
-        res.on('end', () => { if (!settled) { settled = true; clearTimeout(timer); resolve(Buffer.concat(chunks).toString('utf8')); } });
-        res.on('error', fail);
-      });
-      req.on('error', fail);
-      req.end();
+    const res = await httpsGet(host, '/.well-known/mta-sts.txt', {
+      ca: opts.ca ?? null, port: opts.port ?? 443, timeoutMs: opts.timeoutMs ?? 10_000, maxBytes: MAX_POLICY_BYTES, accept: 'text/plain',
+      ...(opts.lookup ? { lookup: opts.lookup } : {}),
     });
+    if (res.status !== 200) throw new Error(`https://${host}/.well-known/mta-sts.txt answered ${res.status}${res.status >= 300 && res.status < 400 ? ' (redirects are not followed)' : ''}`);
+    if (!isTextPlain(res.contentType)) throw new Error(`https://${host}/.well-known/mta-sts.txt has Content-Type ${JSON.stringify(res.contentType ?? '')}, not text/plain`);
+    return res.body.toString('utf8');
   };
-}
-
-function withDeadline<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const t = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(message)), ms); });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
 }

@@ -11,7 +11,7 @@ import { dirname, join, posix, relative, resolve, sep } from 'node:path';
 import { ROOT } from '../helpers/gateway.js';
 
 const SRC = join(ROOT, 'src');
-const LEAVES = new Set(['envelope.ts', 'smtp-reply.ts', 'errors.ts', 'log.ts', 'message-headers.ts']);
+const LEAVES = new Set(['envelope.ts', 'smtp-reply.ts', 'errors.ts', 'log.ts', 'message-headers.ts', 'https-get.ts']);
 const STAGES = new Set(['listener', 'spool', 'inspect', 'policy', 'transform', 'deliver', 'audit', 'portal']);
 const COMPOSERS = new Set(['pipeline.ts', 'gateway.ts']);
 
