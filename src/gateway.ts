@@ -23,7 +23,8 @@ import { appendDurable } from './audit/append.js';
 import { newQueueId } from './spool/ids.js';
 import type { Resolver } from './deliver/route.js';
 import { PhigateError, FileProblemsError } from './errors.js';
-import { pgpKeyFor, smimeCertFor } from './transform/keystore.js';
+import { pgpKeyFor, smimeCertFor, wkdKeyFor } from './transform/keystore.js';
+import { wkdLookup, httpsWkdGetter, type WkdGet } from './transform/wkd.js';
 import type { KeyLookup } from './transform/encrypt.js';
 import { policyFor, httpsPolicyFetcher, type CachedPolicy } from './deliver/mta-sts.js';
 import { mkdirSync } from 'node:fs';
@@ -37,6 +38,8 @@ export interface GatewayOptions {
   rescanMs?: number;
   /** fetches https://mta-sts.DOMAIN/.well-known/mta-sts.txt (tests serve it locally); default: the system trust store */
   mtaStsFetch?: (domain: string) => Promise<string>;
+  /** Web Key Directory GET (tests serve keys locally); default: HTTPS with the system trust store */
+  wkdGet?: WkdGet;
 }
 
 export interface Gateway {
@@ -133,6 +136,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
   let dkimKeys: DkimKey[] = loadDkimKeys(config.dkim);
   let extraCa = config.outbound.caFile ? readFileSync(config.outbound.caFile, 'utf8') : null;
   let org = orgCrypto(config);
+  const wkdGet = opts.wkdGet ?? httpsWkdGetter();
   mkdirSync(config.policies, { recursive: true });
   // inspect runs in worker threads so scanning never delays an SMTP reply
   const orgAtStart = loadOrgDetectors(config.policies);
@@ -189,7 +193,12 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     scan: (bytes) => scanPool.scan(bytes),
     policy: () => policySet,
     keys: {
-      pgpKeyFor: (a) => pgpKeyFor(store, a, new Date(now())),
+      pgpKeyFor: async (a) => {
+        const at = new Date(now());
+        const stored = await pgpKeyFor(store, a, at);
+        if (stored || !config.encryption.wkd) return stored;
+        return wkdKeyFor(store, a, (x) => wkdLookup(x, wkdGet, at), at);
+      },
       smimeCertFor: async (a) => smimeCertFor(store, a, new Date(now())),
       pgpOrgKey: () => org.pgpOrgKey,
       smimeSigner: () => org.signer,

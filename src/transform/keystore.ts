@@ -101,3 +101,23 @@ export function smimeCertFor(store: Store, address: string, now = new Date()): s
   ok.sort((x, y) => y.info.notAfter.localeCompare(x.info.notAfter));
   return ok[0]?.pem ?? null;
 }
+
+interface WkdEntry { armored: string | null; until: number }
+
+/**
+ * A Web Key Directory lookup through a cache in the store: a key found is kept for a day (or until it expires),
+ * "no key" for an hour, so a campaign to one domain does not fetch per message.
+ */
+export async function wkdKeyFor(store: Store, address: string, lookup: (address: string) => Promise<string | null>, now = new Date()): Promise<string | null> {
+  const k = `wkd:${address.toLowerCase()}`;
+  const hit = store.meta.get(k) as WkdEntry | undefined;
+  if (hit && hit.until > now.getTime()) return hit.armored;
+  const armored = await lookup(address).catch(() => null);
+  let until = now.getTime() + (armored ? 24 * 3600_000 : 3600_000);
+  if (armored) {
+    const info = await readPublicKeyInfo(armored, now).catch(() => null);
+    if (info?.expires) until = Math.min(until, Date.parse(info.expires));
+  }
+  await store.meta.put(k, { armored, until } satisfies WkdEntry);
+  return armored;
+}
