@@ -50,11 +50,43 @@ function charsetOf(headers: Headers): string | undefined {
   return ct?.params?.['charset'];
 }
 
-async function readStream(s: NodeJS.ReadableStream): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of s) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
+/**
+ * The most bytes an attachment of a message of `rawLength` bytes can decode to: its part is no longer than
+ * the message, and base64 gives three bytes for every four characters (other encodings never grow).
+ */
+function contentBound(rawLength: number, headers: Headers): number {
+  const cte = headerText(headers.get('content-transfer-encoding')).trim().toLowerCase();
+  return cte === 'base64' ? Math.ceil(rawLength / 4) * 3 : rawLength;
 }
+
+/**
+ * Reads an attachment's decoded content into one buffer, reserved at `bound` bytes and filled in place: only
+ * the pages written are ever touched, so it costs the content's size, and there is no list of chunks and
+ * no concatenation holding the content twice. A stream longer than its bound (it should not happen) grows
+ * the buffer rather than failing.
+ */
+async function readContent(s: NodeJS.ReadableStream, bound: number): Promise<Buffer> {
+  let buf = Buffer.allocUnsafeSlow(Math.max(bound, 1));
+  let n = 0;
+  for await (const chunk of s) {
+    const c = chunk as Buffer;
+    if (n + c.length > buf.length) {
+      const bigger = Buffer.allocUnsafeSlow(Math.max(buf.length * 2, n + c.length));
+      buf.copy(bigger, 0, 0, n);
+      buf = bigger;
+    }
+    c.copy(buf, n);
+    n += c.length;
+  }
+  return buf.subarray(0, n);
+}
+
+/**
+ * Bytes handed to the MIME parser per write. Written whole, a message is copied once more by the parser's
+ * input stage, and a base64 body reaches the decoder as one string the size of the part (then a cleaned copy
+ * of it); in slices, each of those is a slice's size. The slices are views of `raw`, not copies.
+ */
+const PARSER_SLICE = 64 * 1024;
 
 async function scanAttachment(ctx: Ctx, where: string, name: string, contentType: string, charset: string | undefined, data: Buffer, depth: number): Promise<void> {
   ctx.bytes += data.length;
@@ -91,7 +123,8 @@ async function walkMessage(ctx: Ctx, raw: Buffer, prefix: string, depth: number)
   }
   // loaded on first use: a plain-text message never needs the MIME parser (and `phigate scan` starts faster)
   const { MailParser } = await import('mailparser');
-  const parser = new MailParser({ skipHtmlToText: true, skipImageLinks: true, skipTextLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 20 * 1024 * 1024 } as never);
+  // (checksumAlgo false: no MD5 of every attachment, nothing here reads it)
+  const parser = new MailParser({ skipHtmlToText: true, skipImageLinks: true, skipTextLinks: true, skipTextToHtml: true, maxHtmlLengthToParse: 20 * 1024 * 1024, checksumAlgo: false } as never);
   const attachments: Promise<void>[] = [];
   let text: MessageText | null = null;
   let headers: Headers | null = null;
@@ -102,7 +135,7 @@ async function walkMessage(ctx: Ctx, raw: Buffer, prefix: string, depth: number)
     const a = d;
     const name = a.filename ?? `part-${a.partId ?? ++n}`;
     const where = `${prefix}attachment:${name}`;
-    const done = readStream(a.content).then((data) => {
+    const done = readContent(a.content, contentBound(raw.length, a.headers)).then((data) => {
       a.release?.();
       return scanAttachment(ctx, where, name, a.contentType, charsetOf(a.headers), data, depth);
     }, (e) => { a.release?.(); throw e; });
@@ -111,7 +144,8 @@ async function walkMessage(ctx: Ctx, raw: Buffer, prefix: string, depth: number)
   await new Promise<void>((resolve, reject) => {
     parser.on('end', () => resolve());
     parser.on('error', reject);
-    parser.end(raw);
+    for (let i = 0; i < raw.length; i += PARSER_SLICE) parser.write(raw.subarray(i, i + PARSER_SLICE));
+    parser.end();
   });
   await Promise.all(attachments);
   const h = headers as Headers | null;

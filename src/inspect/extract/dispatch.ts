@@ -6,7 +6,7 @@ import type { ExtractResult } from './types.js';
 import { pdfText } from './pdf.js';
 import { docxText, xlsxText } from './office.js';
 import { zipEntries, zipEntryNames } from './zip.js';
-import { delimitedToLabelledText } from './table.js';
+import { delimitedToLabelledText, utf8TableBytes } from './table.js';
 
 export type Kind = 'text' | 'table' | 'html' | 'pdf' | 'docx' | 'xlsx' | 'zip' | 'message' | 'image' | 'audio-video' | 'encrypted' | 'binary';
 
@@ -87,7 +87,7 @@ export function htmlToText(html: string): string {
 export async function extract(kind: Kind, data: Buffer, charset: string | undefined, maxChars: number): Promise<ExtractResult> {
   switch (kind) {
     case 'text': return { kind: 'text', text: decodeText(data, charset).slice(0, maxChars) };
-    case 'table': return { kind: 'text', text: delimitedToLabelledText(decodeText(data, charset).slice(0, maxChars)) };
+    case 'table': return { kind: 'text', text: delimitedToLabelledText(utf8TableBytes(data, readsAsUtf8(charset), maxChars) ?? decodeText(data, charset).slice(0, maxChars)) };
     case 'html': return { kind: 'text', text: htmlToText(decodeText(data, charset)).slice(0, maxChars) };
     case 'pdf': return pdfText(data, maxChars);
     case 'docx': return docxText(data, maxChars);

@@ -3,6 +3,7 @@
 import { parse } from 'csv-parse/sync';
 
 const MAX_ROWS = 200_000;
+const BLOCK_LINES = 4096;
 
 function looksLikeHeader(cells: string[]): boolean {
   const filled = cells.filter((c) => c.trim());
@@ -30,31 +31,55 @@ export function rowsToLabelledText(rows: string[][]): string {
 /**
  * CSV or TSV text as labelled lines; falls back to the text itself when it does not parse as a table. Rows
  * are turned into lines as they are parsed and not kept, so a 50 MB export costs its text, not its rows.
+ * The input may be the table's UTF-8 bytes instead of its text (see utf8TableBytes): the parser reads
+ * bytes either way (it encodes a string first), so the bytes spare that copy and the decoded text, and the
+ * text is only made when the fallback needs it.
  */
-export function delimitedToLabelledText(text: string): string {
-  const firstLine = text.slice(0, text.indexOf('\n') >= 0 ? text.indexOf('\n') : text.length);
+export function delimitedToLabelledText(input: string | Buffer): string {
+  const nl = input.indexOf('\n');
+  const firstLine = typeof input === 'string' ? input.slice(0, nl >= 0 ? nl : input.length) : input.toString('utf8', 0, nl >= 0 ? nl : input.length);
   const delimiter = (firstLine.match(/\t/g)?.length ?? 0) > (firstLine.match(/,/g)?.length ?? 0) ? '\t' : (firstLine.match(/;/g)?.length ?? 0) > (firstLine.match(/,/g)?.length ?? 0) ? ';' : ',';
-  const out: string[] = [];
+  // lines are joined a block at a time: a line dies young instead of waiting, with 200,000 others, for the
+  // final join (the result is out.join('\n') all the same: no block is empty)
+  const blocks: string[] = [];
+  let out: string[] = [];
+  const add = (line: string) => {
+    out.push(line);
+    if (out.length === BLOCK_LINES) { blocks.push(out.join('\n')); out = []; }
+  };
   let first: string[] | null = null;
   let header: string[] | null = null;
   let second: string[] | null = null;
   try {
-    parse(text, {
+    parse(input, {
       delimiter, relax_column_count: true, relax_quotes: true, skip_empty_lines: true, bom: true, to: MAX_ROWS,
       on_record: (row: string[]) => {
         if (!first) { first = row; return null; }
         if (!second) {
           second = row;
           header = looksLikeHeader(first) ? first.map((h) => h.trim()) : null;
-          out.push(first.join('\t'));
+          add(first.join('\t'));
         }
-        out.push(rowLine(row, header));
+        add(rowLine(row, header));
         return null; // keep nothing: the line above is all that is needed
       },
     });
   } catch {
-    return text;
+    return typeof input === 'string' ? input : input.toString('utf8');
   }
   if (!second) return first ? (first as string[]).join('\t') : '';
-  return out.join('\n');
+  if (out.length) blocks.push(out.join('\n'));
+  return blocks.join('\n');
+}
+
+/**
+ * The bytes themselves when parsing them gives what parsing their decoded text would, else null. That holds
+ * for UTF-8 within the character budget: the parser splits on ASCII bytes only, which UTF-8 never uses
+ * inside a character and which end any invalid sequence, so a field decodes to the same characters alone as
+ * in the whole text (invalid bytes too, as the same U+FFFD); the text is no longer than its bytes, so the
+ * budget would not have cut it. Not when the bytes open with FF FE: decoded, those are two U+FFFD, but as
+ * bytes the parser would take them for a UTF-16 byte order mark.
+ */
+export function utf8TableBytes(data: Buffer, utf8: boolean, maxChars: number): Buffer | null {
+  return utf8 && data.length <= maxChars && !(data[0] === 0xff && data[1] === 0xfe) ? data : null;
 }
