@@ -23,6 +23,8 @@ export const ERROR_CODES = {
   KEY_NOT_FOUND: 'no such OpenPGP key',
   CERT_INVALID: 'certificate cannot be used',
   CERT_NOT_FOUND: 'no such certificate',
+  MASTER_KEY: 'master key missing, unreadable or not in the keyring',
+  SEALED_TAMPERED: 'a sealed record does not authenticate',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

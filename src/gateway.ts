@@ -10,6 +10,7 @@ import { createLogger, type Logger } from './log.js';
 import { createPipeline, type Pipeline } from './pipeline.js';
 import { startListeners, type RunningListeners } from './listener/server.js';
 import { ensureServerCert } from './listener/self-signed.js';
+import { ensureMasterKey, keyringCache } from './master-key.js';
 import { loadUsers, type Users } from './listener/users.js';
 import { Lockout } from './listener/lockout.js';
 import { loadDkimKeys, type DkimKey } from './transform/dkim.js';
@@ -181,7 +182,9 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     });
     watcher.unref();
   } catch { /* no file watching here: SIGHUP still reloads */ }
-  const store = openStore(config.dataDir);
+  const keyFile = ensureMasterKey(config.portal.masterKey);
+  if (keyFile.created) log.warn({ file: config.portal.masterKey }, 'no master key found: created one; back it up apart from the data directory (without it the spool cannot be read)');
+  const store = openStore(config.dataDir, { keyring: keyringCache(config.portal.masterKey) });
   const users = usersCache(config.users, log);
   users();
   const lockout = new Lockout({ maxFailures: config.auth.maxFailures, windowMs: config.auth.windowMs, lockoutMs: config.auth.lockoutMs, now });

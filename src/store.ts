@@ -1,14 +1,27 @@
 // Owns the LMDB environment in dataDir and its named databases. Spool, queue and audit live in one
-// environment so one transaction can hold a message, its queue entry and its audit events.
+// environment so one transaction can hold a message, its queue entry and its audit events. Message bytes are
+// sealed at rest (src/seal.ts): `messages` seals on put and unseals on get, with the keyring it is given.
 import { open, type RootDatabase, type Database } from 'lmdb';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { PhigateError } from './errors.js';
+import { seal, unseal, type Keyring } from './seal.js';
+
+/** Message bytes by key, sealed at rest; get returns the plain bytes (a fresh copy). */
+export interface SealedBytes {
+  get(key: string): Buffer | undefined;
+  put(key: string, value: Buffer): Promise<boolean>;
+  remove(key: string): Promise<boolean>;
+  getKeys(range: { start?: string; end?: string }): Iterable<string>;
+  /** the stored (sealed) bytes, for key rotation */
+  getSealed(key: string): Buffer | undefined;
+  putSealed(key: string, sealed: Buffer): Promise<boolean>;
+}
 
 export interface Store {
   env: RootDatabase;
-  /** queueId -> message bytes */
-  messages: Database<Buffer, string>;
+  /** queueId (and out:queueId#copy) -> message bytes, sealed at rest */
+  messages: SealedBytes;
   /** queueId -> QueueEntry */
   queue: Database<unknown, string>;
   /** seq -> AuditRecord */
@@ -22,11 +35,35 @@ export interface Store {
   durable(): Promise<void>;
 }
 
-export function openStore(dataDir: string, opts: { readOnly?: boolean } = {}): Store {
+function sealedView(db: Database<Buffer, string>, keyring: ((force?: boolean) => Keyring) | undefined): SealedBytes {
+  const ring = (force = false) => {
+    if (!keyring) throw new PhigateError('MASTER_KEY', 'message bytes are sealed at rest; this command was not given the master key');
+    return keyring(force);
+  };
+  const open = (v: Buffer) => {
+    try {
+      return unseal(v, ring());
+    } catch (e) {
+      // a record re-wrapped by a rotation that this process has not seen yet: read the key file again
+      if ((e as PhigateError).code !== 'MASTER_KEY') throw e;
+      return unseal(v, ring(true));
+    }
+  };
+  return {
+    get: (k) => { const v = db.get(k); return v === undefined ? undefined : open(v); },
+    put: (k, v) => db.put(k, seal(v, ring())),
+    remove: (k) => db.remove(k),
+    getKeys: (r) => db.getKeys(r) as Iterable<string>,
+    getSealed: (k) => db.get(k) ?? undefined,
+    putSealed: (k, v) => db.put(k, v),
+  };
+}
+
+export function openStore(dataDir: string, opts: { readOnly?: boolean; keyring?: (force?: boolean) => Keyring } = {}): Store {
   try {
     mkdirSync(dataDir, { recursive: true, mode: 0o700 });
     const env = open({ path: join(dataDir, 'phigate.lmdb'), maxDbs: 16, mapSize: 2 ** 34, readOnly: opts.readOnly ?? false });
-    const messages = env.openDB<Buffer, string>({ name: 'messages', encoding: 'binary' });
+    const messages = sealedView(env.openDB<Buffer, string>({ name: 'messages', encoding: 'binary' }), opts.keyring);
     const queue = env.openDB<unknown, string>({ name: 'queue', encoding: 'msgpack' });
     const audit = env.openDB<unknown, number>({ name: 'audit', encoding: 'json' });
     const auditIndex = env.openDB<number, (string | number)[]>({ name: 'audit-index' });

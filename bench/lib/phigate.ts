@@ -39,6 +39,7 @@ outbound:
   maxPerHost: 20
 dkim: []
 policies: ${dir}/policies
+portal: { masterKey: ${dir}/master.key }
 limits: { maxConnections: 1000, maxMessageSize: 10MB }
 log: { level: warn }
 `;

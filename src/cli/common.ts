@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { loadConfig } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import { openStore, type Store } from '../store.js';
+import { readKeyring } from '../master-key.js';
 
 export function withConfig(cmd: Command): Command {
   return cmd.option('-c, --config <file>', 'config file (default: $PHIGATE_CONFIG or config/phigate.yaml)');
@@ -19,7 +20,8 @@ export function adminName(): string {
 }
 
 export async function withStore<T>(config: Config, fn: (store: Store) => Promise<T> | T): Promise<T> {
-  const store = openStore(config.dataDir);
+  // the master key is read only if the command touches message bytes
+  const store = openStore(config.dataDir, { keyring: () => readKeyring(config.portal.masterKey) });
   try {
     return await fn(store);
   } finally {

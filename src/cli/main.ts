@@ -10,6 +10,7 @@ import { registerScan } from './scan.js';
 import { registerPolicy } from './policy.js';
 import { registerQuarantine } from './quarantine.js';
 import { registerKeys } from './keys.js';
+import { registerMasterKey } from './master-key.js';
 import { isPhigateError, FileProblemsError } from '../errors.js';
 
 export function buildProgram(): Command {
@@ -27,6 +28,7 @@ export function buildProgram(): Command {
   registerPolicy(program);
   registerQuarantine(program);
   registerKeys(program);
+  registerMasterKey(program);
   program.commands.forEach(function override(c: Command) { c.exitOverride(); c.commands.forEach(override); });
   return program;
 }

@@ -72,6 +72,11 @@ function semanticProblems(ld: LocatedDoc, raw: Raw): FileProblem[] {
   if (!raw.listen || !['submission', 'smtps', 'relay'].some((n) => raw.listen[n])) at(['listen'], 'at least one listener must be on');
   // these become timers; Node fires a timer over 2^31-1 ms (~24.8 days) after 1 ms, so an idle timeout of
   // 30d would drop every client at once
+  if (raw.portal?.masterKey && raw.dataDir) {
+    const key = resolve(String(raw.portal.masterKey));
+    const data = resolve(String(raw.dataDir));
+    if (key === data || key.startsWith(data + '/')) at(['portal', 'masterKey'], `"masterKey" must be outside dataDir (${data}): the key and the data it protects must not be lost together`);
+  }
   for (const path of [['limits', 'idleTimeout'], ['shutdownTimeout'], ['outbound', 'connectTimeout'], ['inspect', 'timeBudget']]) {
     const v = path.reduce<any>((o, k) => o?.[k], raw);
     if (v !== undefined && parseDuration(v) > 2 ** 31 - 1) at(path, `"${path[path.length - 1]}" must be at most 24d`);
@@ -138,6 +143,7 @@ function resolveConfig(file: string, raw: Raw): Config {
       key: path(d.key),
       algorithm: d.algorithm ?? 'rsa-sha256',
     })),
+    portal: { masterKey: path(raw.portal?.masterKey ?? 'certs/master.key') },
     policies: path(raw.policies ?? './policies'),
     logLevel: raw.log?.level ?? 'info',
     shutdownTimeoutMs: parseDuration(raw.shutdownTimeout ?? '30s'),

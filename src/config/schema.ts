@@ -88,6 +88,12 @@ export const configSchema = {
         wkd: { type: 'boolean' },
       },
     },
+    portal: {
+      type: 'object', additionalProperties: false,
+      properties: {
+        masterKey: { type: 'string', minLength: 1, description: 'the path of the master key file (outside dataDir)' },
+      },
+    },
     dkim: {
       type: 'array',
       items: {
@@ -170,6 +176,8 @@ export interface Config {
     wkd: boolean;
   };
   dkim: DkimKeyConfig[];
+  /** the secure portal, and the master key that seals everything stored at rest */
+  portal: { masterKey: string };
   policies: string;
   logLevel: string;
   shutdownTimeoutMs: number;

@@ -75,7 +75,7 @@ test('the unedited base config loads (control)', async (t) => {
 
 test('an unknown top-level key names the key and the allowed ones', async (t) => {
   const text = BASE.replace('users:', 'colour: blue\nusers:');
-  await expectProblems(t, text, (f) => [`${f}:${at(text, 'colour:')} unknown key "colour" (expected one of: hostname, dataDir, listen, tls, users, auth, limits, outbound, encryption, dkim, policies, log, shutdownTimeout, inspect)`]);
+  await expectProblems(t, text, (f) => [`${f}:${at(text, 'colour:')} unknown key "colour" (expected one of: hostname, dataDir, listen, tls, users, auth, limits, outbound, encryption, portal, dkim, policies, log, shutdownTimeout, inspect)`]);
 });
 
 test('an unknown nested key is located at that key', async (t) => {
@@ -145,7 +145,7 @@ test('several problems: one line each, in file order', async (t) => {
   const text = BASE.replace('port: 2587', 'port: 70000').replace('"*": verify', '"*": sometimes').replace('users:', 'colour: blue\nusers:');
   await expectProblems(t, text, (f) => [
     `${f}:${at(text, '70000')} "port" must be <= 65535`,
-    `${f}:${at(text, 'colour:')} unknown key "colour" (expected one of: hostname, dataDir, listen, tls, users, auth, limits, outbound, encryption, dkim, policies, log, shutdownTimeout, inspect)`,
+    `${f}:${at(text, 'colour:')} unknown key "colour" (expected one of: hostname, dataDir, listen, tls, users, auth, limits, outbound, encryption, portal, dkim, policies, log, shutdownTimeout, inspect)`,
     `${f}:${at(text, 'sometimes')} "*" must be one of: none, may, encrypt, verify`,
   ]);
 });

@@ -38,6 +38,7 @@ export function makeGatewayDir(patch: Record<string, any> = {}, ports: { submiss
     outbound: { routes: { '*': 'mx' }, tls: { '*': 'verify' }, caFile: null, retry: { schedule: ['1s'], maxAge: '1h' } },
     dkim: [],
     policies: join(dir, 'policies'),
+    portal: { masterKey: join(dir, 'certs', 'master.key') },
     log: { level: 'silent' },
     shutdownTimeout: '3s',
     ...patch,
