@@ -94,7 +94,11 @@ async function scanAttachment(ctx: Ctx, where: string, name: string, contentType
   const kind = classify(contentType, name, data);
   const r = await extract(kind, data, charset, ctx.opts.maxTextChars - ctx.chars);
   switch (r.kind) {
-    case 'text': addUnit(ctx, { where, text: r.text }); return;
+    case 'text':
+      addUnit(ctx, { where, text: r.text });
+      // a budget cut the text short: what was not read may hold PHI, and policy must know
+      if (r.truncated) ctx.unscanned.push({ where, reason: 'too-large' });
+      return;
     case 'unscanned': ctx.unscanned.push({ where, reason: r.reason }); return;
     case 'message':
       if (depth >= ctx.opts.maxDepth) { ctx.unscanned.push({ where, reason: 'too-deep' }); return; }

@@ -22,9 +22,9 @@ const CASES: Record<string, Buffer> = {
 
 for (const [name, bytes] of Object.entries(CASES)) {
   test(`table from bytes reads as table from text: ${name}`, async (t) => {
-    const fromText = delimitedToLabelledText(decodeText(bytes, 'utf-8'));
+    const fromText = delimitedToLabelledText(decodeText(bytes, 'utf-8')).text;
     const direct = utf8TableBytes(bytes, true, 1 << 20);
-    if (direct) t.is(delimitedToLabelledText(direct), fromText);
+    if (direct) t.is(delimitedToLabelledText(direct).text, fromText);
     const r = await extract('table', bytes, 'utf-8', 1 << 20);
     t.deepEqual(r, { kind: 'text', text: fromText });
   });
@@ -38,8 +38,25 @@ test('the bytes path is not taken for other charsets, past the character budget,
   t.is(utf8TableBytes(CASES['utf-16 bom bytes']!, true, 1 << 20), null);
 });
 
-test('a table cut by the character budget reads as before (the text path)', async (t) => {
+test('a table cut by the character budget reads as before (the text path) and says it was cut', async (t) => {
   const bytes = CASES['plain with header']!;
   const r = await extract('table', bytes, 'utf-8', 30);
-  t.deepEqual(r, { kind: 'text', text: delimitedToLabelledText(decodeText(bytes, 'utf-8').slice(0, 30)) });
+  t.deepEqual(r, { kind: 'text', text: delimitedToLabelledText(decodeText(bytes, 'utf-8').slice(0, 30)).text, truncated: true });
+});
+
+test('a table with more rows than are read is reported as truncated; one within the limit is not', (t) => {
+  const rows = (n: number) => Buffer.from(['Name,MRN', ...Array.from({ length: n }, (_, i) => `P${i},${100000 + i}`)].join('\n'));
+  t.false(delimitedToLabelledText(rows(1000)).truncated);
+  const big = delimitedToLabelledText(rows(200_500));
+  t.true(big.truncated);
+  t.false(big.text.includes('P200400'), 'rows past the limit are not in the text');
+});
+
+test('in a scan, the rows a table could not read are listed as not scanned (possible PHI for policy)', async (t) => {
+  const { scanMessage } = await import('../../src/inspect/scan.js');
+  const { loadDictionaries } = await import('../../src/inspect/dictionary.js');
+  const csv = ['Name,MRN', ...Array.from({ length: 200_100 }, (_, i) => `P${i},${100000 + i}`)].join('\r\n');
+  const msg = Buffer.from(`From: a@b.test\r\nSubject: export\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nsee attached\r\n--b\r\nContent-Type: text/csv; name=export.csv\r\nContent-Disposition: attachment; filename=export.csv\r\n\r\n${csv}\r\n--b--\r\n`);
+  const r = await scanMessage(msg, { dictionaries: loadDictionaries() });
+  t.deepEqual(r.unscanned, [{ where: 'attachment:export.csv', reason: 'too-large' }]);
 });

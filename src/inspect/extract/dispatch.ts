@@ -84,11 +84,21 @@ export function htmlToText(html: string): string {
   });
 }
 
+/** Text within the character budget; what is cut off is reported (the scanner lists it as not scanned). */
+function cut(text: string, maxChars: number): ExtractResult {
+  return text.length > maxChars ? { kind: 'text', text: text.slice(0, maxChars), truncated: true } : { kind: 'text', text };
+}
+
 export async function extract(kind: Kind, data: Buffer, charset: string | undefined, maxChars: number): Promise<ExtractResult> {
   switch (kind) {
-    case 'text': return { kind: 'text', text: decodeText(data, charset).slice(0, maxChars) };
-    case 'table': return { kind: 'text', text: delimitedToLabelledText(utf8TableBytes(data, readsAsUtf8(charset), maxChars) ?? decodeText(data, charset).slice(0, maxChars)) };
-    case 'html': return { kind: 'text', text: htmlToText(decodeText(data, charset)).slice(0, maxChars) };
+    case 'text': return cut(decodeText(data, charset), maxChars);
+    case 'table': {
+      const bytes = utf8TableBytes(data, readsAsUtf8(charset), maxChars);
+      const decoded = bytes ? null : decodeText(data, charset);
+      const t = delimitedToLabelledText(bytes ?? decoded!.slice(0, maxChars));
+      return { kind: 'text', text: t.text, ...(t.truncated || (decoded !== null && decoded.length > maxChars) ? { truncated: true } : {}) };
+    }
+    case 'html': return cut(htmlToText(decodeText(data, charset)), maxChars);
     case 'pdf': return pdfText(data, maxChars);
     case 'docx': return docxText(data, maxChars);
     case 'xlsx': return xlsxText(data, maxChars);

@@ -10,7 +10,7 @@ export async function docxText(data: Buffer, maxChars: number): Promise<ExtractR
   try {
     const mammoth = await mammothLib();
     const r = await mammoth.extractRawText({ buffer: data });
-    return { kind: 'text', text: r.value.slice(0, maxChars) };
+    return { kind: 'text', text: r.value.slice(0, maxChars), ...(r.value.length > maxChars ? { truncated: true } : {}) };
   } catch {
     return { kind: 'unscanned', reason: 'unreadable' };
   }
@@ -23,6 +23,7 @@ export async function xlsxText(data: Buffer, maxChars: number): Promise<ExtractR
     await wb.xlsx.load(data as unknown as ArrayBuffer);
     const sheets: string[] = [];
     let total = 0;
+    let cut = false;
     wb.eachSheet((sheet) => {
       const rows: string[][] = [];
       sheet.eachRow({ includeEmpty: false }, (row) => {
@@ -32,9 +33,12 @@ export async function xlsxText(data: Buffer, maxChars: number): Promise<ExtractR
         total += cells.join('\t').length + 1;
         rows.push(Array.from(cells, (c) => c ?? ''));
       });
-      sheets.push(rowsToLabelledText(rows));
+      const t = rowsToLabelledText(rows);
+      if (t.truncated) cut = true;
+      sheets.push(t.text);
     });
-    return { kind: 'text', text: sheets.join('\n\n').slice(0, maxChars) };
+    const text = sheets.join('\n\n');
+    return { kind: 'text', text: text.slice(0, maxChars), ...(cut || total > maxChars || text.length > maxChars ? { truncated: true } : {}) };
   } catch {
     return { kind: 'unscanned', reason: 'unreadable' };
   }

@@ -38,7 +38,7 @@ export async function pdfText(data: Buffer, maxChars: number): Promise<ExtractRe
     }
     const text = parts.join('\n\n');
     if (!text.trim()) return { kind: 'unscanned', reason: 'image' };
-    return { kind: 'text', text: text.slice(0, maxChars) };
+    return { kind: 'text', text: text.slice(0, maxChars), ...(text.length > maxChars || total >= maxChars ? { truncated: true } : {}) };
   } finally {
     await doc.destroy();
   }

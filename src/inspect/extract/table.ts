@@ -20,12 +20,14 @@ function rowLine(row: string[], header: string[] | null): string {
   return pairs.join('; ');
 }
 
-export function rowsToLabelledText(rows: string[][]): string {
-  if (rows.length < 2 || !looksLikeHeader(rows[0]!)) return rows.map((r) => r.join('\t')).join('\n');
+/** A table's rows as labelled text; `truncated` when it has more rows than are read (MAX_ROWS). */
+export function rowsToLabelledText(rows: string[][]): { text: string; truncated: boolean } {
+  const truncated = rows.length > MAX_ROWS;
+  if (rows.length < 2 || !looksLikeHeader(rows[0]!)) return { text: rows.slice(0, MAX_ROWS).map((r) => r.join('\t')).join('\n'), truncated };
   const header = rows[0]!.map((h) => h.trim());
   const out: string[] = [rows[0]!.join('\t')];
   for (const row of rows.slice(1, MAX_ROWS)) out.push(rowLine(row, header));
-  return out.join('\n');
+  return { text: out.join('\n'), truncated };
 }
 
 /**
@@ -35,7 +37,7 @@ export function rowsToLabelledText(rows: string[][]): string {
  * bytes either way (it encodes a string first), so the bytes spare that copy and the decoded text, and the
  * text is only made when the fallback needs it.
  */
-export function delimitedToLabelledText(input: string | Buffer): string {
+export function delimitedToLabelledText(input: string | Buffer): { text: string; truncated: boolean } {
   const nl = input.indexOf('\n');
   const firstLine = typeof input === 'string' ? input.slice(0, nl >= 0 ? nl : input.length) : input.toString('utf8', 0, nl >= 0 ? nl : input.length);
   const delimiter = (firstLine.match(/\t/g)?.length ?? 0) > (firstLine.match(/,/g)?.length ?? 0) ? '\t' : (firstLine.match(/;/g)?.length ?? 0) > (firstLine.match(/,/g)?.length ?? 0) ? ';' : ',';
@@ -47,6 +49,7 @@ export function delimitedToLabelledText(input: string | Buffer): string {
     out.push(line);
     if (out.length === BLOCK_LINES) { blocks.push(out.join('\n')); out = []; }
   };
+  let rowsSeen = 0;
   let first: string[] | null = null;
   let header: string[] | null = null;
   let second: string[] | null = null;
@@ -54,6 +57,7 @@ export function delimitedToLabelledText(input: string | Buffer): string {
     parse(input, {
       delimiter, relax_column_count: true, relax_quotes: true, skip_empty_lines: true, bom: true, to: MAX_ROWS,
       on_record: (row: string[]) => {
+        rowsSeen++;
         if (!first) { first = row; return null; }
         if (!second) {
           second = row;
@@ -65,11 +69,13 @@ export function delimitedToLabelledText(input: string | Buffer): string {
       },
     });
   } catch {
-    return typeof input === 'string' ? input : input.toString('utf8');
+    return { text: typeof input === 'string' ? input : input.toString('utf8'), truncated: false };
   }
-  if (!second) return first ? (first as string[]).join('\t') : '';
+  // the parser stops at MAX_ROWS: a table that filled them has (or may have) rows that were not read
+  const truncated = rowsSeen >= MAX_ROWS;
+  if (!second) return { text: first ? (first as string[]).join('\t') : '', truncated };
   if (out.length) blocks.push(out.join('\n'));
-  return blocks.join('\n');
+  return { text: blocks.join('\n'), truncated };
 }
 
 /**
