@@ -60,6 +60,7 @@ interface PendingWrites {
   events: AuditInput[];
 }
 
+
 export interface Pipeline {
   accept(env: Received, bytes: Buffer): Promise<void>;
   /** Re-reads the queue and schedules every unfinished entry (start-up, and periodically for CLI changes). */
@@ -273,7 +274,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       details: { domain: signed.dkim.domain, selector: signed.dkim.selector, algorithm: signed.dkim.algorithm, ...(variant ? { variant: key.slice(key.indexOf('#') + 1) } : {}) },
     } : null;
     if (sealed) {
+      // the fallback that led here is written with the copy, before it, so the audit reads in order
+      const why = pre.events.filter((e) => e.event === 'route-fallback' && e.recipient === copy.recipient);
+      pre.events = pre.events.filter((e) => !why.includes(e));
       await commitDurably(store, () => {
+        for (const e of why) appendInTxn(store, e);
         store.messages.put(key, signed.bytes);
         store.meta.put(key, signed.dkim);
         appendInTxn(store, { event: 'encrypted', queueId: entry.queueId, messageId: entry.messageId, sender: entry.sender, recipient: copy.recipient, details: { method: copy.via, ...sealed.facts, bytes: signed.bytes.length } });
