@@ -1,11 +1,18 @@
-// Portal test kit: a store in a temporary data directory with a fresh master key, a settable clock, and a MIME
-// message with a marker, an HTML part carrying a script and a remote image, and a binary attachment.
+// Portal test kit: a store in a temporary data directory with a fresh master key, a settable clock, a MIME message
+// with a marker, an HTML part carrying a script and a remote image, and a binary attachment; and a running portal
+// over real HTTPS (test CA) with the injected sendCode, submitReply, audit and log captured.
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore, type Store } from '../../src/store.js';
 import { keyringOf, masterKeyFrom } from '../../src/seal.js';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { makeTestCa, type TestCa } from '../helpers/ca.js';
+import { startPortal, type PortalDeps, type PortalEvent, type RunningPortal } from '../../src/portal/server.js';
+import { createPortalMessage } from '../../src/portal/store.js';
+import { PortalClient } from './client.js';
 
 export function tempStore(): { store: Store; dataDir: string } {
   const dataDir = mkdtempSync(join(tmpdir(), 'phigate-portal-'));
@@ -66,4 +73,57 @@ export function sampleMessage(marker: string, opts: { html?: boolean } = {}): Bu
   lines.push('', `--${b}`, 'Content-Type: application/pdf; name="results.pdf"', 'Content-Disposition: attachment; filename="results.pdf"',
     'Content-Transfer-Encoding: base64', '', att, `--${b}--`, '');
   return Buffer.from(lines.join('\r\n'));
+}
+
+// ---- a running portal over real HTTPS, with the injected functions captured
+
+let ca: TestCa | undefined;
+export const testCa = () => (ca ??= makeTestCa(['localhost']));
+
+export interface TestPortal {
+  portal: RunningPortal;
+  store: Store;
+  dataDir: string;
+  clock: ReturnType<typeof clock>;
+  codes: { recipient: string; code: string; portalId: string }[];
+  replies: { from: string; to: string; subject: string; text: string; inReplyTo: string | null }[];
+  events: PortalEvent[];
+  logs: string[];
+  client(): PortalClient;
+  /** a message in the portal; returns its id, token and marker */
+  add(opts?: { passphrase?: string; expiresInMs?: number; html?: boolean }): Promise<{ id: string; token: string; marker: string; bytes: Buffer }>;
+  close(): Promise<void>;
+}
+
+export async function startTestPortal(over: Partial<PortalDeps> = {}): Promise<TestPortal> {
+  const { store, dataDir } = tempStore();
+  const c = clock();
+  const codes: TestPortal['codes'] = [];
+  const replies: TestPortal['replies'] = [];
+  const events: PortalEvent[] = [];
+  const logs: string[] = [];
+  const sink = new Writable({ write(chunk, _enc, cb) { logs.push(String(chunk)); cb(); } });
+  const { serverKey, serverCert, caCert } = testCa();
+  const portal = await startPortal({
+    store, listen: { host: '127.0.0.1', port: 0 }, tls: { key: serverKey, cert: serverCert }, baseUrl: 'https://portal.example',
+    now: c.now, log: pino({ level: 'debug' }, sink), audit: (e) => events.push(e),
+    sendCode: async (recipient, code, portalId) => { codes.push({ recipient, code, portalId }); },
+    submitReply: async (from, to, subject, text, inReplyTo) => { replies.push({ from, to, subject, text, inReplyTo }); },
+    codeLifetimeMs: 10 * 60_000, maxAttempts: 3, lockMs: 15 * 60_000,
+    ...over,
+  });
+  return {
+    portal, store, dataDir, clock: c, codes, replies, events, logs,
+    client: () => new PortalClient(portal.port, caCert),
+    add: async (o = {}) => {
+      const marker = `Marker-${randomBytes(6).toString('hex')}`;
+      const bytes = sampleMessage(marker, o.html === undefined ? {} : { html: o.html });
+      const { id, token } = await createPortalMessage(store, {
+        bytes, sender: 'dr.smith@clinic.example', recipient: 'pat@example.org', queueId: 'Q0000000000000000001', messageId: '<orig-123@clinic.example>',
+        expiresAt: c.now() + (o.expiresInMs ?? 30 * 86_400_000), now: c.now(), ...(o.passphrase !== undefined ? { passphrase: o.passphrase } : {}),
+      });
+      return { id, token, marker, bytes };
+    },
+    close: async () => { await portal.close(); await store.close(); },
+  };
 }
