@@ -5,8 +5,10 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { PhigateError } from '../errors.js';
 import { appendDurable } from '../audit/append.js';
-import { importPgpKey, listPgpKeys, removePgpKey, importCerts, listCerts, removeCert } from '../transform/keystore.js';
 import { adminName, configOf, print, table, withConfig, withStore } from './common.js';
+
+// loaded when a keys or certs command runs: openpgp and node-forge would slow every other command's start
+const keystore = () => import('../transform/keystore.js');
 
 function readInput(file: string): Buffer {
   try {
@@ -23,7 +25,7 @@ export function registerKeys(program: Command): void {
     .action(async (file: string, _o, cmd: Command) => {
       const text = readInput(file).toString('utf8');
       await withStore(configOf(cmd), async (store) => {
-        const info = await importPgpKey(store, text);
+        const info = await (await keystore()).importPgpKey(store, text);
         await appendDurable(store, [{ event: 'keys-import', actor: adminName(), details: { fingerprint: info.fingerprint, emails: info.emails, expires: info.expires, algorithm: info.algorithm } }]);
         print(`imported ${info.fingerprint} for ${info.emails.join(', ')}${info.expires ? ` (expires ${info.expires})` : ''}`);
       });
@@ -32,6 +34,7 @@ export function registerKeys(program: Command): void {
     .description('list imported keys')
     .option('--json', 'one JSON object per line')
     .action(async (o: { json?: boolean }, cmd: Command) => {
+      const { listPgpKeys } = await keystore();
       await withStore(configOf(cmd), (store) => {
         const all = listPgpKeys(store);
         if (o.json) return all.forEach((k) => print(JSON.stringify(k)));
@@ -43,7 +46,7 @@ export function registerKeys(program: Command): void {
     .description('remove a key by its fingerprint')
     .action(async (fp: string, _o, cmd: Command) => {
       await withStore(configOf(cmd), async (store) => {
-        if (!(await removePgpKey(store, fp))) throw new PhigateError('KEY_NOT_FOUND', `no key ${fp} (see: phigate keys list)`);
+        if (!(await (await keystore()).removePgpKey(store, fp))) throw new PhigateError('KEY_NOT_FOUND', `no key ${fp} (see: phigate keys list)`);
         await appendDurable(store, [{ event: 'keys-remove', actor: adminName(), details: { fingerprint: fp.replace(/\s+/g, '').toUpperCase() } }]);
         print(`removed ${fp}`);
       });
@@ -55,7 +58,7 @@ export function registerKeys(program: Command): void {
     .action(async (file: string, _o, cmd: Command) => {
       const data = readInput(file);
       await withStore(configOf(cmd), async (store) => {
-        const infos = await importCerts(store, data);
+        const infos = await (await keystore()).importCerts(store, data);
         await appendDurable(store, infos.map((c) => ({ event: 'certs-import' as const, actor: adminName(), details: { fingerprint: c.fingerprint, emails: c.emails, notAfter: c.notAfter } })));
         for (const c of infos) print(`imported ${c.fingerprint} for ${c.emails.join(', ')} (valid until ${c.notAfter})`);
       });
@@ -64,6 +67,7 @@ export function registerKeys(program: Command): void {
     .description('list imported certificates')
     .option('--json', 'one JSON object per line')
     .action(async (o: { json?: boolean }, cmd: Command) => {
+      const { listCerts } = await keystore();
       await withStore(configOf(cmd), (store) => {
         const all = listCerts(store);
         if (o.json) return all.forEach((c) => print(JSON.stringify(c)));
@@ -75,7 +79,7 @@ export function registerKeys(program: Command): void {
     .description('remove a certificate by its SHA-256 fingerprint')
     .action(async (fp: string, _o, cmd: Command) => {
       await withStore(configOf(cmd), async (store) => {
-        if (!(await removeCert(store, fp))) throw new PhigateError('CERT_NOT_FOUND', `no certificate ${fp} (see: phigate certs list)`);
+        if (!(await (await keystore()).removeCert(store, fp))) throw new PhigateError('CERT_NOT_FOUND', `no certificate ${fp} (see: phigate certs list)`);
         await appendDurable(store, [{ event: 'certs-remove', actor: adminName(), details: { fingerprint: fp.replace(/[\s:]+/g, '').toUpperCase() } }]);
         print(`removed ${fp}`);
       });
