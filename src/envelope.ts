@@ -2,7 +2,7 @@
 // Received (listener+spool) -> Inspected (inspect: the scan) -> Prepared (transform: final signed bytes)
 // -> Attempted (deliver: per-recipient outcomes).
 
-export type ListenerName = 'submission' | 'smtps' | 'relay' | 'internal';
+export type ListenerName = 'submission' | 'smtps' | 'relay' | 'internal' | 'portal';
 
 export interface TlsFacts {
   protocol: string | null;

@@ -28,6 +28,12 @@ import { pgpKeyFor, smimeCertFor, wkdKeyFor } from './transform/keystore.js';
 import { wkdLookup, httpsWkdGetter, type WkdGet } from './transform/wkd.js';
 import type { KeyLookup } from './transform/encrypt.js';
 import { policyFor, httpsPolicyFetcher, type CachedPolicy } from './deliver/mta-sts.js';
+import { createPortalMessage, expire as expirePortal } from './portal/store.js';
+import { startPortal, portalUrl, type RunningPortal } from './portal/server.js';
+import { notificationMail, codeMail, senderName, type Templates } from './portal/notification.js';
+import { headerBlockEnd, parseHeaderLines } from './message-headers.js';
+import { createHash as hash } from 'node:crypto';
+import type { PortalDeposit } from './pipeline.js';
 import { mkdirSync } from 'node:fs';
 
 export interface GatewayOptions {
@@ -45,6 +51,8 @@ export interface GatewayOptions {
 
 export interface Gateway {
   config: Config;
+  /** the portal's port, when it runs */
+  portalPort: number | null;
   store: Store;
   pipeline: Pipeline;
   listeners: RunningListeners;
@@ -117,6 +125,27 @@ function mtaStsLookup(store: Store, resolver: Resolver, fetch: (domain: string) 
   };
 }
 
+function readTemplates(config: Config): Templates {
+  const read = (f: string) => {
+    try { return readFileSync(f, 'utf8'); } catch (e) { throw new PhigateError('CONFIG_INVALID', `${config.file}: portal template ${f} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+  };
+  return { text: read(config.portal.notificationText), html: read(config.portal.notificationHtml) };
+}
+
+/** The portal side of delivery: keep the copy sealed in the store and make the recipient's notification. */
+function portalDeposit(store: Store, config: () => Config, templates: () => Templates, now: () => number): PortalDeposit {
+  return {
+    async deposit({ bytes, entry, recipient }) {
+      const c = config();
+      const expiresAt = now() + c.portal.expiryMs;
+      const { id, token } = await createPortalMessage(store, { bytes, sender: entry.sender, recipient, queueId: entry.queueId, messageId: entry.messageId, expiresAt, now: now() });
+      const from = parseHeaderLines(bytes.subarray(0, headerBlockEnd(bytes).end).toString('utf8')).find(([n]) => n === 'from')?.[1];
+      const notice = notificationMail(templates(), { hostname: c.hostname, to: recipient, sender: senderName(from, entry.sender || c.hostname), link: portalUrl(c.portal.baseUrl, token), expiresAt: new Date(expiresAt) });
+      return { portalId: id, expiresAt, notice };
+    },
+  };
+}
+
 function checkTlsPair(key: Buffer, cert: Buffer, config: Config): void {
   try {
     const x = new X509Certificate(cert);
@@ -137,6 +166,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
   let dkimKeys: DkimKey[] = loadDkimKeys(config.dkim);
   let extraCa = config.outbound.caFile ? readFileSync(config.outbound.caFile, 'utf8') : null;
   let org = orgCrypto(config);
+  let templates = readTemplates(config);
   const wkdGet = opts.wkdGet ?? httpsWkdGetter();
   mkdirSync(config.policies, { recursive: true });
   // inspect runs in worker threads so scanning never delays an SMTP reply
@@ -207,6 +237,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
       smimeSigner: () => org.signer,
     } satisfies KeyLookup,
     mtaSts: mtaStsLookup(store, opts.resolver ?? systemResolver, opts.mtaStsFetch ?? httpsPolicyFetcher({}), now, log),
+    ...(config.portal.listen ? { portal: portalDeposit(store, () => config, () => templates, now) } : {}),
   });
   let listeners: RunningListeners;
   try {
@@ -227,6 +258,50 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     await store.close();
     throw e;
   }
+  let portal: RunningPortal | null = null;
+  if (config.portal.listen) {
+    const audit = (e: Parameters<typeof appendDurable>[1][number]) => appendDurable(store, [e]).catch((err: Error) => log.error({ err: err.message }, 'audit append failed'));
+    try {
+      portal = await startPortal({
+        store, listen: config.portal.listen, tls: { key: tlsFiles.key, cert: tlsFiles.cert }, baseUrl: config.portal.baseUrl, now, log,
+        codeLifetimeMs: config.portal.codeLifetimeMs, maxAttempts: config.portal.codeAttempts, lockMs: config.portal.lockoutMs,
+        audit: (e) => void audit({ event: e.event, recipient: e.recipient ?? null, details: { portalId: e.portalId, ...(e.details ?? {}) } }),
+        sendCode: async (recipient, code) => {
+          const m = codeMail({ hostname: config.hostname, to: recipient, code, minutes: Math.round(config.portal.codeLifetimeMs / 60_000) });
+          await pipeline.submitInternal(recipient, m.messageId, m.bytes);
+        },
+        submitReply: async (from, to, subject, text, inReplyTo) => {
+          const t = now();
+          const messageId = `${hash('sha256').update(`${from}${t}${Math.random()}`).digest('hex').slice(0, 24)}.reply@${config.hostname}`;
+          const bytes = Buffer.from([
+            `From: <${from}>`, `To: <${to}>`, `Subject: ${subject.replace(/[\r\n]+/g, ' ')}`, `Date: ${new Date(t).toUTCString().replace('GMT', '+0000')}`,
+            `Message-ID: <${messageId}>`, ...(inReplyTo ? [`In-Reply-To: ${inReplyTo}`, `References: ${inReplyTo}`] : []),
+            'MIME-Version: 1.0', 'Content-Type: text/plain; charset=utf-8', 'Content-Transfer-Encoding: 8bit', '', text.replace(/\r?\n/g, '\r\n'), '',
+          ].join('\r\n'), 'utf8');
+          // a reply is a message like any other: scanned, decided by policy, audited, delivered
+          await pipeline.accept({
+            queueId: newQueueId(t), kind: 'message', messageId, fromDomain: from.slice(from.lastIndexOf('@') + 1).toLowerCase(), sender: from, recipients: [to],
+            client: { listener: 'portal', clientIp: '127.0.0.1' }, size: bytes.length, sha256: hash('sha256').update(bytes).digest('hex'), receivedAt: t,
+          }, bytes);
+        },
+      });
+      log.info({ port: portal.port, baseUrl: config.portal.baseUrl }, 'portal listening');
+    } catch (e) {
+      await listeners.close(1000);
+      await pipeline.stop(0);
+      await scanPool.close();
+      await store.close();
+      throw e;
+    }
+  }
+  // expired portal messages lose their content (the audit keeps that they existed and when they went)
+  const sweep = setInterval(() => {
+    if (!config.portal.listen) return;
+    expirePortal(store, now()).then((ids) => {
+      if (ids.length) void appendDurable(store, ids.map((id) => ({ event: 'portal-expired' as const, actor: 'system', details: { portalId: id } })));
+    }).catch((err: Error) => log.error({ err: err.message }, 'portal expiry sweep failed'));
+  }, 60_000);
+  sweep.unref();
   pipeline.rescan();
   const rescan = setInterval(() => pipeline.rescan(), opts.rescanMs ?? 5000);
   rescan.unref();
@@ -236,6 +311,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
   let stopped = false;
   return {
     config, store, pipeline, listeners,
+    portalPort: portal?.port ?? null,
     policy: () => policySet,
     reload() {
       try {
@@ -243,8 +319,9 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
         const keys = loadDkimKeys(next.dkim);
         extraCa = next.outbound.caFile ? readFileSync(next.outbound.caFile, 'utf8') : null;
         org = orgCrypto(next);
+        templates = readTemplates(next);
         dkimKeys = keys;
-        config = { ...config, outbound: next.outbound, dkim: next.dkim, encryption: next.encryption };
+        config = { ...config, outbound: next.outbound, dkim: next.dkim, encryption: next.encryption, portal: { ...next.portal, listen: config.portal.listen } };
         users(true);
         reloadPolicies('SIGHUP');
         log.info({}, 'reloaded users, DKIM keys, outbound settings and policies (listener changes and outbound.maxConcurrency need a restart)');
@@ -256,6 +333,8 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
       if (stopped) return;
       stopped = true;
       clearInterval(rescan);
+      clearInterval(sweep);
+      await portal?.close();
       // One bound for the whole shutdown: open transactions and running deliveries share shutdownTimeout.
       const bound = config.shutdownTimeoutMs;
       const deadline = Date.now() + bound;

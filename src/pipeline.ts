@@ -47,6 +47,12 @@ export interface PipelineDeps {
   keys: KeyLookup;
   /** A destination's MTA-STS policy (discovered, fetched and cached); absent: MTA-STS is not used. */
   mtaSts?: (domain: string) => Promise<CachedPolicy | null>;
+  /** The secure portal: keeps a recipient's copy and gives the notification to send them; absent: no portal. */
+  portal?: PortalDeposit;
+}
+
+export interface PortalDeposit {
+  deposit(input: { bytes: Buffer; entry: Queued; recipient: string }): Promise<{ portalId: string; expiresAt: number; notice: { bytes: Buffer; messageId: string } }>;
 }
 
 const OUT_PREFIX = DERIVED.out;
@@ -54,6 +60,8 @@ const SCAN_PREFIX = DERIVED.scan;
 
 /** Writes an attempt collects on the way (scan, signed copy, their events) for finish's one transaction. */
 interface PendingWrites {
+  /** messages we made on the way (portal notifications), queued with the outcome */
+  created: { env: Received; bytes: Buffer }[];
   writes: (() => void)[];
   /** only when some recipient stays queued: the signed copy for the retries */
   keepIfQueued: (() => void)[];
@@ -63,6 +71,8 @@ interface PendingWrites {
 
 export interface Pipeline {
   accept(env: Received, bytes: Buffer): Promise<void>;
+  /** Queues a message we made (a portal code): no scan or policy, delivered at the destination's TLS level. */
+  submitInternal(to: string, messageId: string, bytes: Buffer): Promise<string>;
   /** Re-reads the queue and schedules every unfinished entry (start-up, and periodically for CLI changes). */
   rescan(): void;
   stop(timeoutMs: number): Promise<void>;
@@ -124,6 +134,15 @@ const HEADLINE: Record<Route['action'], string> = {
   reject: 'Your message was not delivered to some recipients',
   quarantine: 'Your message was held for review and has not been delivered',
 };
+
+/** The envelope of a message we made (notice, portal notification or code): null sender, our host's domain. */
+function internalEnv(c: Config, messageId: string, to: string, bytes: Buffer, now: number): Received {
+  return {
+    queueId: newQueueId(now), kind: 'notice', messageId, fromDomain: c.hostname.toLowerCase(), sender: '', recipients: [to],
+    client: { listener: 'internal', clientIp: '127.0.0.1' }, size: bytes.length,
+    sha256: createHash('sha256').update(bytes).digest('hex'), receivedAt: now,
+  };
+}
 
 /** One notice as a queue entry (null sender, so a notice never bounces back into a loop). */
 function noticeEntry(c: Config, entry: Received, to: string, headline: string, lines: string[], text: string | undefined, now: number): { env: Received; bytes: Buffer } {
@@ -312,7 +331,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const now = deps.now();
     const due = entry.status.filter((s) => (s.state === 'pending' || s.state === 'deferred') && s.nextAttemptAt <= now);
     if (!due.length) return reschedule(entry);
-    const pre: PendingWrites = { writes: [], keepIfQueued: [], events: [] };
+    const pre: PendingWrites = { created: [], writes: [], keepIfQueued: [], events: [] };
     const ins = await inspected(entry, pre);
     if (!ins) {
       log.error({ queueId }, 'queue entry has no message bytes; recipients bounced');
@@ -324,7 +343,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       if (m === 'tls') return null;
       if (m === 'pgp') return material.get(r)?.pgp ? null : 'no OpenPGP key for the recipient';
       if (m === 'smime') return material.get(r)?.smime ? null : 'no S/MIME certificate for the recipient';
-      return 'the secure portal is not available on this gateway yet';
+      return deps.portal ? null : 'the secure portal is not configured on this gateway (portal.listen)';
     };
     const outcomes: RecipientOutcome[] = [];
     const results: (Attempted & { attempts?: unknown[]; mtaSts?: string })[] = [];
@@ -335,12 +354,14 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     let todo = due.map((s) => ({ s, plan: planFor(s.route, s.address, floor(s.address), s.method ?? 0, available) }));
     for (let round = 0; todo.length && round < 5; round++) {
       const groups = new Map<string, { domain: string; level: TlsLevel; copy: CopySpec; plans: Map<string, Plan & { kind: 'send' }>; recipients: string[] }>();
+      const portalBound: { s: RecipientStatus; plan: Plan & { kind: 'send' } }[] = [];
       for (const { s, plan } of todo) {
         if (plan.kind === 'bounce') { outcomes.push({ address: s.address, outcome: 'bounced', reply: plan.reply, reason: plan.reason }); continue; }
         if (plan.kind === 'hold') { outcomes.push({ address: s.address, outcome: 'held', reply: plan.reason, reason: 'held', ...(plan.method !== undefined ? { method: plan.method } : {}) }); continue; }
         const domain = domainOf(s.address);
         const encrypted = plan.via === 'pgp' || plan.via === 'smime';
         // an encrypted copy is one recipient's own; plain copies are shared by recipients with the same edits
+        if (plan.via === 'portal') { portalBound.push({ s, plan }); continue; }
         const copy: CopySpec = { changes: plan.changes, via: encrypted ? plan.via as 'pgp' | 'smime' : null, recipient: encrypted ? s.address : null, material: material.get(s.address) ?? null };
         const k = `${domain}\0${plan.level}\0${changesKey(plan.changes)}\0${copy.via ?? ''}\0${copy.recipient ?? ''}`;
         const g = groups.get(k) ?? { domain, level: plan.level, copy, plans: new Map<string, Plan & { kind: 'send' }>(), recipients: [] as string[] };
@@ -349,7 +370,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         groups.set(k, g);
       }
       const next: typeof todo = [];
-      await Promise.all([...groups.values()].map(async (g) => {
+      await Promise.all([...groups.values()].filter((g) => g.copy.via === null || g.copy.via === 'pgp' || g.copy.via === 'smime').map(async (g) => {
         let out: Prepared | null;
         try {
           out = await prepared(ins, g.copy, pre);
@@ -386,6 +407,15 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
           next.push({ s, plan: after });
         }
       }));
+      // the portal keeps the copy; the recipient gets a notification (no PHI) through the normal delivery path
+      for (const { s, plan } of portalBound) {
+        const copy = applyChanges(getBytes(store, queueId) ?? Buffer.alloc(0), plan.changes);
+        const d = await deps.portal!.deposit({ bytes: copy, entry, recipient: s.address });
+        const notice = { bytes: d.notice.bytes, env: internalEnv(c, d.notice.messageId, s.address, d.notice.bytes, now) };
+        pre.created.push(notice);
+        pre.events.push({ event: 'portal-stored', queueId, messageId: entry.messageId, sender: entry.sender, recipient: s.address, details: { portalId: d.portalId, expiresAt: new Date(d.expiresAt).toISOString(), notificationQueueId: notice.env.queueId } });
+        outcomes.push({ address: s.address, outcome: 'delivered', reply: `kept in the secure portal (${d.portalId}); the recipient was sent a notification`, reason: 'portal', ...(plan.method !== undefined ? { method: plan.method } : {}) });
+      }
       todo = next;
     }
     return finish(entry, outcomes, results, dkim ? { dkim } : null, pre);
@@ -453,7 +483,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       }
     }
     const updated: Queued = { ...entry, status };
-    const created: { env: Received; bytes: Buffer }[] = [];
+    const created: { env: Received; bytes: Buffer }[] = [...pre.created];
     if (bounced.length && entry.sender !== '' && entry.kind === 'message') {
       const original = getBytes(store, entry.queueId) ?? Buffer.alloc(0);
       const built = buildDsn({
@@ -508,8 +538,20 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     for (const e of listEntries(store)) reschedule(e);
   }
 
+  async function submitInternal(to: string, messageId: string, bytes: Buffer): Promise<string> {
+    const now = deps.now();
+    const env = internalEnv(deps.config(), messageId, to, bytes, now);
+    await commitAcceptance(() => {
+      putInTxn(store, newEntry(env, now), bytes);
+      for (const e of receivedEvents(env)) appendInTxn(store, e);
+    });
+    scheduler.schedule(env.queueId, now);
+    return env.queueId;
+  }
+
   return {
     accept,
+    submitInternal,
     rescan,
     scheduler,
     async stop(timeoutMs) {

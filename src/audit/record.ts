@@ -7,6 +7,8 @@ export const AUDIT_EVENTS = [
   'auth-failed', 'auth-locked', 'rejected', 'admin', 'expired',
   'policy', 'policy-reload', 'policy-reload-failed', 'route-fallback', 'held', 'notice-sent', 'quarantine-release', 'quarantine-delete',
   'encrypted', 'keys-import', 'keys-remove', 'certs-import', 'certs-remove',
+  'portal-stored', 'portal-revoked', 'portal-opened', 'portal-code-sent', 'portal-code-failed', 'portal-locked', 'portal-attachment',
+  'portal-replied', 'portal-reply-failed', 'portal-expired-view', 'portal-expired', 'portal-rate-limited',
 ] as const;
 export type AuditEventName = (typeof AUDIT_EVENTS)[number];
 

@@ -11,6 +11,7 @@ import { registerPolicy } from './policy.js';
 import { registerQuarantine } from './quarantine.js';
 import { registerKeys } from './keys.js';
 import { registerMasterKey } from './master-key.js';
+import { registerPortal } from './portal.js';
 import { isPhigateError, FileProblemsError } from '../errors.js';
 
 export function buildProgram(): Command {
@@ -29,6 +30,7 @@ export function buildProgram(): Command {
   registerQuarantine(program);
   registerKeys(program);
   registerMasterKey(program);
+  registerPortal(program);
   program.commands.forEach(function override(c: Command) { c.exitOverride(); c.commands.forEach(override); });
   return program;
 }

@@ -92,6 +92,14 @@ export const configSchema = {
       type: 'object', additionalProperties: false,
       properties: {
         masterKey: { type: 'string', minLength: 1, description: 'the path of the master key file (outside dataDir)' },
+        listen: { type: ['object', 'null'], additionalProperties: false, required: ['host', 'port'], properties: { host, port } },
+        baseUrl: { type: 'string', pattern: '^https://[^/\\s]+/?$', description: 'the public https:// address of the portal, such as https://secure.clinic.example' },
+        expiry: duration,
+        codeLifetime: duration,
+        codeAttempts: { type: 'integer', minimum: 1, maximum: 10 },
+        lockout: duration,
+        notificationText: { type: 'string', minLength: 1 },
+        notificationHtml: { type: 'string', minLength: 1 },
       },
     },
     dkim: {
@@ -177,7 +185,19 @@ export interface Config {
   };
   dkim: DkimKeyConfig[];
   /** the secure portal, and the master key that seals everything stored at rest */
-  portal: { masterKey: string };
+  portal: {
+    masterKey: string;
+    /** null: no portal (the portal method is then not available and such recipients are held) */
+    listen: { host: string; port: number } | null;
+    baseUrl: string;
+    expiryMs: number;
+    codeLifetimeMs: number;
+    codeAttempts: number;
+    lockoutMs: number;
+    /** notification templates (text and HTML) with {{sender}}, {{link}}, {{expires}} */
+    notificationText: string;
+    notificationHtml: string;
+  };
   policies: string;
   logLevel: string;
   shutdownTimeoutMs: number;

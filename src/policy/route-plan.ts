@@ -9,7 +9,7 @@ const stronger = (a: TlsLevel, b: TlsLevel): TlsLevel => (RANK[a] >= RANK[b] ? a
 export type Plan =
   | { kind: 'bounce'; reply: string; reason: 'policy-rejected' }
   | { kind: 'hold'; reason: string; method?: number }
-  | { kind: 'send'; level: TlsLevel; changes?: ContentChanges; method?: number; via: 'plain' | 'tls' | 'pgp' | 'smime' };
+  | { kind: 'send'; level: TlsLevel; changes?: ContentChanges; method?: number; via: 'plain' | 'tls' | 'pgp' | 'smime' | 'portal' };
 
 /** Whether a method can serve a recipient now; a reason when it cannot. */
 export type MethodAvailability = (method: EncryptMethod, recipient: string) => string | null;
@@ -48,7 +48,8 @@ export function planFor(route: Route | undefined, recipient: string, floor: TlsL
         if (m === 'tls') return { kind: 'send', level: 'verify', ...changes, method: i, via: 'tls' };
         // the message itself is encrypted: the transport needs no more than the destination's own level
         if (m === 'pgp' || m === 'smime') return { kind: 'send', level: floor, ...changes, method: i, via: m };
-        why.push(`${m} is not available`);
+        // the message waits in the portal; only a notification (no PHI) is sent, at the destination's level
+        return { kind: 'send', level: floor, ...changes, method: i, via: 'portal' };
       }
       return { kind: 'hold', reason: `no protected way to send (rule ${route.rule}): ${why.join('; ') || 'no methods listed'}`, method: methods.length };
     }

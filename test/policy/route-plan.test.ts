@@ -66,13 +66,13 @@ test('encrypt walks on: a method that cannot serve the recipient is skipped with
   t.deepEqual(asked, ['pgp:p@example.org', 'tls:p@example.org']);
 });
 
-test('encrypt: pgp and smime, when available, send the encrypted copy at the destination\'s own TLS level; the portal (not built yet) is passed over', (t) => {
+test('encrypt: pgp, smime and the portal, when available, send at the destination\'s own TLS level', (t) => {
   t.deepEqual(planFor({ rule: 'phi', action: 'encrypt', methods: ['pgp', 'tls'] }, 'p@example.org', 'may', 0, ALL),
     { kind: 'send', level: 'may', method: 0, via: 'pgp' });
   t.deepEqual(planFor({ rule: 'phi', action: 'encrypt', methods: ['smime', 'tls'] }, 'p@example.org', 'verify', 0, ALL),
     { kind: 'send', level: 'verify', method: 0, via: 'smime' });
   t.deepEqual(planFor({ rule: 'phi', action: 'encrypt', methods: ['portal'] }, 'p@example.org', 'none', 0, ALL),
-    { kind: 'hold', reason: 'no protected way to send (rule phi): portal is not available', method: 1 });
+    { kind: 'send', level: 'none', method: 0, via: 'portal' });
 });
 
 test('encrypt holds when no method is left, with every reason (earlier notes first), starting at `from`', (t) => {
