@@ -3,6 +3,7 @@
 // message holds no byte of it in clear; the CLI's rotate and prune keep a running gateway working.
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { seal, unseal, rewrap, masterKeyFrom, keyringOf, sealedKeyId } from '../../src/seal.js';
@@ -45,12 +46,12 @@ function filesUnder(dir: string): string[] {
   return readdirSync(dir).flatMap((n) => { const p = join(dir, n); return statSync(p).isDirectory() ? filesUnder(p) : [p]; });
 }
 
-test('a queued message is not readable from the data directory; after rotate and prune the gateway still delivers it', async (t) => {
+test('a queued message is not readable from the data directory; rotate and prune while the gateway runs, and it still delivers', async (t) => {
   const sink = await startSink();
   t.teardown(() => sink.close());
   // deferred first (nothing listens on port 1), so the message stays in the spool
   const d = makeGatewayDir({ outbound: { routes: { 'example.org': '127.0.0.1:1' }, tls: { '*': 'none' }, caFile: null, retry: { schedule: ['1h'], maxAge: '2h' }, connectTimeout: '2s' } });
-  let gw = await startTestGateway(d, undefined, 200);
+  const gw = await startTestGateway(d, undefined, 200);
   t.teardown(() => gw.stop());
   const marker = `Unmistakable-${randomBytes(6).toString('hex')}`;
   const r = await swaks(['--server', '127.0.0.1', '--port', String(gw.listeners.addresses['relay']!.port), '--from', 'ehr@clinic.example', '--to', 'p@example.org', '--header', `Subject: ${marker}`, '--body', `${marker} body`]);
@@ -59,31 +60,33 @@ test('a queued message is not readable from the data directory; after rotate and
   for (let end = Date.now() + 10_000; !queryAudit(gw.store, { queueId: qid, event: 'deferred' }).length && Date.now() < end;) await new Promise((res) => setTimeout(res, 50));
   const keyFile = d.config['portal'].masterKey as string;
   t.is(statSync(keyFile).mode & 0o777, 0o600, 'the key file is 0600');
-  for (const f of filesUnder(d.config['dataDir'])) t.false(readFileSync(f).includes(marker), `${f} holds no clear text of the message`);
+  // read by another process: opening and closing LMDB's files here would drop this process's fcntl locks on them
+  t.true(filesUnder(d.config['dataDir']).length >= 2);
+  const grep = spawnSync('grep', ['-rlF', marker, d.config['dataDir']]);
+  t.is(grep.status, 1, `no file of the data directory holds clear text of the message: ${grep.stdout}`);
   t.true(gw.store.messages.get(qid)!.toString().includes(marker), 'the gateway reads it with the key');
-  const before = readKeyring(keyFile).current.id.toString('hex');
-  await gw.stop();
+  const oldRing = readKeyring(keyFile);
+  const before = oldRing.current.id.toString('hex');
 
   const rot = await phigate(['master-key', 'rotate', '--config', d.configFile]);
   t.is(rot.code, 0, rot.stderr);
   t.regex(rot.stdout, /[1-9]\d* stored record\(s\) re-wrapped/);
   const after = readKeyring(keyFile).current.id.toString('hex');
   t.not(after, before);
-  const { openStore } = await import('../../src/store.js');
-  const offline = openStore(d.config['dataDir']);
-  t.is(sealedKeyId(offline.messages.getSealed(qid)!), after, 'the queued message is wrapped by the new key');
-  await offline.close();
+  t.is(sealedKeyId(gw.store.messages.getSealed(qid)!), after, 'the queued message is wrapped by the new key');
   const status = await phigate(['master-key', 'status', '--config', d.configFile]);
   t.regex(status.stdout, new RegExp(`${before}\\s+retired\\s+0`));
   const prune = await phigate(['master-key', 'prune', '--config', d.configFile]);
   t.is(prune.code, 0, prune.stderr);
   t.regex(prune.stdout, /dropped 1 retired key/);
 
-  // the gateway, started again, delivers the queued message, now readable only with the new key
+  t.throws(() => unseal(gw.store.messages.getSealed(qid)!, oldRing), { message: /not in the keyring/ }, 'the old key alone no longer opens it');
+  t.is(readKeyring(keyFile).all.length, 1, 'pruned: only the new key is left');
+  // the running gateway delivers the queued message, now readable only with the new key
   writeRoute(d.configFile, sink.port);
+  gw.reload();
   const retry = await phigate(['queue', 'retry', qid, '--config', d.configFile]);
   t.is(retry.code, 0, retry.stderr);
-  gw = await startTestGateway(d, undefined, 200);
   const [m] = await sink.waitFor(1, 15_000);
   t.true(m!.bytes.toString().includes(`${marker} body`));
   t.true(queryAudit(gw.store, { event: 'admin' }).some((e) => e.details['action'] === 'master-key-rotate'));
