@@ -28,9 +28,9 @@ import { pgpKeyFor, smimeCertFor, wkdKeyFor } from './transform/keystore.js';
 import { wkdLookup, httpsWkdGetter, type WkdGet } from './transform/wkd.js';
 import type { KeyLookup } from './transform/encrypt.js';
 import { policyFor, httpsPolicyFetcher, type CachedPolicy } from './deliver/mta-sts.js';
-import { createPortalMessage, expire as expirePortal } from './portal/store.js';
+import { createPortalMessage, expire as expirePortal, getPortal } from './portal/store.js';
 import { startPortal, portalUrl, type RunningPortal } from './portal/server.js';
-import { notificationMail, codeMail, senderName, type Templates } from './portal/notification.js';
+import { notificationMail, codeMail, receiptMail, senderName, type Templates } from './portal/notification.js';
 import { headerBlockEnd, parseHeaderLines } from './message-headers.js';
 import { createHash as hash } from 'node:crypto';
 import type { PortalDeposit } from './pipeline.js';
@@ -265,7 +265,16 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
       portal = await startPortal({
         store, listen: config.portal.listen, tls: { key: tlsFiles.key, cert: tlsFiles.cert }, baseUrl: config.portal.baseUrl, now, log,
         codeLifetimeMs: config.portal.codeLifetimeMs, maxAttempts: config.portal.codeAttempts, lockMs: config.portal.lockoutMs,
-        audit: (e) => void audit({ event: e.event, recipient: e.recipient ?? null, details: { portalId: e.portalId, ...(e.details ?? {}) } }),
+        audit: (e) => {
+          void audit({ event: e.event, recipient: e.recipient ?? null, details: { portalId: e.portalId, ...(e.details ?? {}) } });
+          // a read receipt for the sender, the first time the recipient opens the message
+          const first = e.event === 'portal-opened' && (e.details as { opened?: number } | undefined)?.opened === 1;
+          const r = first && config.portal.readReceipts ? getPortal(store, e.portalId) : undefined;
+          if (r && r.sender) {
+            const m = receiptMail({ hostname: config.hostname, to: r.sender, recipient: r.recipient, messageId: r.messageId, openedAt: new Date(now()) });
+            pipeline.submitInternal(r.sender, m.messageId, m.bytes).catch((err: Error) => log.error({ err: err.message }, 'read receipt not queued'));
+          }
+        },
         sendCode: async (recipient, code) => {
           const m = codeMail({ hostname: config.hostname, to: recipient, code, minutes: Math.round(config.portal.codeLifetimeMs / 60_000) });
           await pipeline.submitInternal(recipient, m.messageId, m.bytes);

@@ -153,6 +153,7 @@ function resolveConfig(file: string, raw: Raw): Config {
       lockoutMs: parseDuration(raw.portal?.lockout ?? '15m'),
       notificationText: path(raw.portal?.notificationText ?? 'config/portal-notification.txt'),
       notificationHtml: path(raw.portal?.notificationHtml ?? 'config/portal-notification.html'),
+      readReceipts: raw.portal?.readReceipts ?? false,
     },
     policies: path(raw.policies ?? './policies'),
     logLevel: raw.log?.level ?? 'info',

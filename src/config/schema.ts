@@ -100,6 +100,7 @@ export const configSchema = {
         lockout: duration,
         notificationText: { type: 'string', minLength: 1 },
         notificationHtml: { type: 'string', minLength: 1 },
+        readReceipts: { type: 'boolean' },
       },
     },
     dkim: {
@@ -197,6 +198,8 @@ export interface Config {
     /** notification templates (text and HTML) with {{sender}}, {{link}}, {{expires}} */
     notificationText: string;
     notificationHtml: string;
+    /** tell the sender when the recipient first opens the message */
+    readReceipts: boolean;
   };
   policies: string;
   logLevel: string;

@@ -50,6 +50,14 @@ export function notificationMail(t: Templates, o: { hostname: string; to: string
   });
 }
 
+export function receiptMail(o: { hostname: string; to: string; recipient: string; messageId: string | null; openedAt: Date }): { bytes: Buffer; messageId: string } {
+  return mail({
+    hostname: o.hostname, to: o.to, fromName: 'Secure mail',
+    subject: `Read: your secure message to ${o.recipient}`,
+    text: `${o.recipient} opened your secure message${o.messageId ? ` <${o.messageId}>` : ''} on ${o.openedAt.toISOString().replace('T', ' ').slice(0, 16)} UTC.\n`,
+  });
+}
+
 export function codeMail(o: { hostname: string; to: string; code: string; minutes: number }): { bytes: Buffer; messageId: string } {
   return mail({
     hostname: o.hostname, to: o.to, fromName: 'Secure mail',

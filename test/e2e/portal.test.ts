@@ -17,7 +17,7 @@ const ca = makeTestCa(['localhost']);
 const text = (m: SunkMessage) => m.bytes.toString('utf8');
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-test('portal end to end: notification, code by mail, read, attachment, reply back to the sender', async (t) => {
+test('portal end to end: notification, code by mail, read (with a read receipt), attachment, reply back to the sender, revoke', async (t) => {
   const patients = await startSink();
   const clinic = await startSink();
   t.teardown(async () => { await patients.close(); await clinic.close(); });
@@ -29,7 +29,7 @@ test('portal end to end: notification, code by mail, read, attachment, reply bac
   mkdirSync(join(d.dir, 'policies'));
   writeFileSync(join(d.dir, 'policies', '10.yaml'), 'rules:\n  - id: phi-portal\n    when: { phi: true }\n    then: { encrypt: [portal] }\n  - id: other\n    then: { deliver: may }\n');
   const cfg = d.config;
-  cfg['portal'] = { ...cfg['portal'], listen: { host: '127.0.0.1', port: 0 }, baseUrl: 'https://localhost', notificationText: join(process.cwd(), 'config', 'portal-notification.txt'), notificationHtml: join(process.cwd(), 'config', 'portal-notification.html') };
+  cfg['portal'] = { ...cfg['portal'], listen: { host: '127.0.0.1', port: 0 }, baseUrl: 'https://localhost', notificationText: join(process.cwd(), 'config', 'portal-notification.txt'), notificationHtml: join(process.cwd(), 'config', 'portal-notification.html'), readReceipts: true };
   const { stringify } = await import('yaml');
   writeFileSync(d.configFile, stringify(cfg));
   const gw = await startTestGateway(d, undefined, 200);
@@ -70,8 +70,13 @@ test('portal end to end: notification, code by mail, read, attachment, reply bac
   const replied = await web.post(`${link}/reply`, { csrf: csrfOf(view.text), text: 'Thank you, doctor. Can we talk on Monday?' });
   t.true(replied.status < 400, `reply: ${replied.status}`);
 
-  // the reply reaches the clinic like any message (phi: false here -> the "other" rule)
-  const [reply] = await clinic.waitFor(1, 15_000);
+  // the sender got a read receipt, and the reply reaches the clinic like any message (phi: false -> "other")
+  const clinicMail = await clinic.waitFor(2, 15_000);
+  const receipt = clinicMail.find((m) => /^Subject: Read: your secure message to maria@example\.org\r$/m.test(text(m)))!;
+  t.truthy(receipt, clinicMail.map(text).join('\n---\n'));
+  t.deepEqual(receipt.to, ['dr.chen@clinic.test']);
+  t.false(text(receipt).includes('00482193'));
+  const reply = clinicMail.find((m) => m !== receipt);
   t.deepEqual(reply!.to, ['dr.chen@clinic.test']);
   t.is(reply!.from, 'maria@example.org');
   t.regex(text(reply!), /Can we talk on Monday\?/);
