@@ -172,7 +172,11 @@ export async function startPortal(deps: PortalDeps): Promise<RunningPortal> {
   };
   const csrfOk = (req: Req, portalId: string): boolean => {
     const origin = req.headers.origin;
-    if (origin !== undefined && origin !== baseOrigin && origin !== `https://${req.headers.host ?? ''}`) return false;
+    // Browsers send `Origin: null` on a form POST from a page whose Referrer-Policy is no-referrer (ours is), so
+    // "null" passes only when Sec-Fetch-Site, where the browser sends it, says the form came from this origin.
+    const fetchSite = req.headers['sec-fetch-site'];
+    if (origin === 'null') { if (fetchSite !== undefined && fetchSite !== 'same-origin') return false; }
+    else if (origin !== undefined && origin !== baseOrigin && origin !== `https://${req.headers.host ?? ''}`) return false;
     const c = req.cookies[CSRF_COOKIE];
     const sent = req.body?.['csrf'];
     if (!c || typeof sent !== 'string') return false;
@@ -237,6 +241,8 @@ export async function startPortal(deps: PortalDeps): Promise<RunningPortal> {
     return notice(reply, status, status === 500 ? 'Something went wrong' : 'This request could not be handled', ['Please try again in a few minutes.']);
   });
 
+  // browsers ask for a favicon on every page; an empty answer spares them a 404 (a console error) and us a page render
+  app.get('/favicon.ico', async (_req, reply) => reply.code(204).send());
   app.get('/static/portal.css', async (_req, reply) => reply.type('text/css; charset=utf-8').send(PORTAL_CSS));
 
   app.get('/m/:token', async (req: Req, reply) => {
