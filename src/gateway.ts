@@ -146,6 +146,19 @@ function portalDeposit(store: Store, config: () => Config, templates: () => Temp
   };
 }
 
+/** The portal's certificate: its own (portal.tls), checked like the gateway's, or the gateway's. */
+function portalTls(config: Config, gatewayTls: { key: Buffer; cert: Buffer }): { key: Buffer; cert: Buffer } {
+  if (!config.portal.tls) return gatewayTls;
+  let pair: { key: Buffer; cert: Buffer };
+  try {
+    pair = { key: readFileSync(config.portal.tls.key), cert: readFileSync(config.portal.tls.cert) };
+  } catch (e) {
+    throw new PhigateError('TLS_FILES', `${config.portal.tls.cert} / ${config.portal.tls.key}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+  checkTlsPair(pair.key, pair.cert, { ...config, tls: { ...config.tls, cert: config.portal.tls.cert, key: config.portal.tls.key } });
+  return pair;
+}
+
 function checkTlsPair(key: Buffer, cert: Buffer, config: Config): void {
   try {
     const x = new X509Certificate(cert);
@@ -263,7 +276,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     const audit = (e: Parameters<typeof appendDurable>[1][number]) => appendDurable(store, [e]).catch((err: Error) => log.error({ err: err.message }, 'audit append failed'));
     try {
       portal = await startPortal({
-        store, listen: config.portal.listen, tls: { key: tlsFiles.key, cert: tlsFiles.cert }, baseUrl: config.portal.baseUrl, now, log,
+        store, listen: config.portal.listen, tls: portalTls(config, tlsFiles), baseUrl: config.portal.baseUrl, now, log,
         codeLifetimeMs: config.portal.codeLifetimeMs, maxAttempts: config.portal.codeAttempts, lockMs: config.portal.lockoutMs,
         audit: (e) => {
           void audit({ event: e.event, recipient: e.recipient ?? null, details: { portalId: e.portalId, ...(e.details ?? {}) } });

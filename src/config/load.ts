@@ -154,6 +154,7 @@ function resolveConfig(file: string, raw: Raw): Config {
       notificationText: path(raw.portal?.notificationText ?? 'config/portal-notification.txt'),
       notificationHtml: path(raw.portal?.notificationHtml ?? 'config/portal-notification.html'),
       readReceipts: raw.portal?.readReceipts ?? false,
+      tls: raw.portal?.tls ? { cert: path(raw.portal.tls.cert), key: path(raw.portal.tls.key) } : null,
     },
     policies: path(raw.policies ?? './policies'),
     logLevel: raw.log?.level ?? 'info',

@@ -101,6 +101,10 @@ export const configSchema = {
         notificationText: { type: 'string', minLength: 1 },
         notificationHtml: { type: 'string', minLength: 1 },
         readReceipts: { type: 'boolean' },
+        tls: {
+          type: 'object', additionalProperties: false, required: ['cert', 'key'],
+          properties: { cert: { type: 'string', minLength: 1 }, key: { type: 'string', minLength: 1 } },
+        },
       },
     },
     dkim: {
@@ -200,6 +204,8 @@ export interface Config {
     notificationHtml: string;
     /** tell the sender when the recipient first opens the message */
     readReceipts: boolean;
+    /** the portal's own certificate and key (PEM files); null: the gateway's (tls.cert, tls.key) */
+    tls: { cert: string; key: string } | null;
   };
   policies: string;
   logLevel: string;

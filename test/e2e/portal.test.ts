@@ -1,7 +1,8 @@
 // The portal through the whole gateway: a message whose policy says `encrypt: [portal]` is kept sealed in the
 // portal; the recipient gets a notification without PHI at their server, opens the link over HTTPS, asks for a
 // code (which arrives by mail), reads the message, downloads the attachment, and replies; the reply goes through
-// scan and policy like any message and reaches the original sender. Every step is audited.
+// scan and policy like any message and reaches the original sender. Every step is audited. The portal has its
+// own certificate (portal.tls, from a test CA), apart from the gateway's self-signed SMTP one.
 import test from 'ava';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -24,12 +25,10 @@ test('portal end to end: notification, code by mail, read (with a read receipt),
   const d = makeGatewayDir({
     outbound: { routes: { 'example.org': `127.0.0.1:${patients.port}`, 'clinic.test': `127.0.0.1:${clinic.port}` }, tls: { '*': 'may' }, caFile: null, retry: { schedule: ['10m'], maxAge: '1h' } },
   });
-  writeFileSync(join(d.dir, 'certs', 'server.key'), ca.serverKey);
-  writeFileSync(join(d.dir, 'certs', 'server.crt'), ca.serverCert);
   mkdirSync(join(d.dir, 'policies'));
   writeFileSync(join(d.dir, 'policies', '10.yaml'), 'rules:\n  - id: phi-portal\n    when: { phi: true }\n    then: { encrypt: [portal] }\n  - id: other\n    then: { deliver: may }\n');
   const cfg = d.config;
-  cfg['portal'] = { ...cfg['portal'], listen: { host: '127.0.0.1', port: 0 }, baseUrl: 'https://localhost', notificationText: join(process.cwd(), 'config', 'portal-notification.txt'), notificationHtml: join(process.cwd(), 'config', 'portal-notification.html'), readReceipts: true };
+  cfg['portal'] = { ...cfg['portal'], listen: { host: '127.0.0.1', port: 0 }, baseUrl: 'https://localhost', notificationText: join(process.cwd(), 'config', 'portal-notification.txt'), notificationHtml: join(process.cwd(), 'config', 'portal-notification.html'), readReceipts: true, tls: { cert: ca.serverCertFile, key: ca.serverKeyFile } };
   const { stringify } = await import('yaml');
   writeFileSync(d.configFile, stringify(cfg));
   const gw = await startTestGateway(d, undefined, 200);
