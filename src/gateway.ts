@@ -135,10 +135,10 @@ function readTemplates(config: Config): Templates {
 /** The portal side of delivery: keep the copy sealed in the store and make the recipient's notification. */
 function portalDeposit(store: Store, config: () => Config, templates: () => Templates, now: () => number): PortalDeposit {
   return {
-    async deposit({ bytes, entry, recipient }) {
+    async deposit({ bytes, entry, recipient, passphrase }) {
       const c = config();
       const expiresAt = now() + c.portal.expiryMs;
-      const { id, token } = await createPortalMessage(store, { bytes, sender: entry.sender, recipient, queueId: entry.queueId, messageId: entry.messageId, expiresAt, now: now() });
+      const { id, token } = await createPortalMessage(store, { bytes, sender: entry.sender, recipient, queueId: entry.queueId, messageId: entry.messageId, expiresAt, now: now(), ...(passphrase ? { passphrase } : {}) });
       const from = parseHeaderLines(bytes.subarray(0, headerBlockEnd(bytes).end).toString('utf8')).find(([n]) => n === 'from')?.[1];
       const notice = notificationMail(templates(), { hostname: c.hostname, to: recipient, sender: senderName(from, entry.sender || c.hostname), link: portalUrl(c.portal.baseUrl, token), expiresAt: new Date(expiresAt) });
       return { portalId: id, expiresAt, notice };

@@ -16,6 +16,7 @@ import { encryptCopy, type CopySpec, type KeyLookup, type Material } from './tra
 import { policyMessage } from './policy/message.js';
 import { applyChanges, changesKey } from './transform/content.js';
 import { buildNotice } from './deliver/notice.js';
+import { takePassphrase } from './portal/passphrase.js';
 import { appendInTxn } from './audit/append.js';
 import type { AuditInput } from './audit/record.js';
 import { DERIVED, commitDurably, getBytes, getEntry, isFinished, listEntries, newEntry, putInTxn, removeInTxn, updateInTxn } from './spool/spool.js';
@@ -52,7 +53,7 @@ export interface PipelineDeps {
 }
 
 export interface PortalDeposit {
-  deposit(input: { bytes: Buffer; entry: Queued; recipient: string }): Promise<{ portalId: string; expiresAt: number; notice: { bytes: Buffer; messageId: string } }>;
+  deposit(input: { bytes: Buffer; entry: Queued; recipient: string; passphrase?: string }): Promise<{ portalId: string; expiresAt: number; notice: { bytes: Buffer; messageId: string } }>;
 }
 
 const OUT_PREFIX = DERIVED.out;
@@ -209,9 +210,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
    * At DATA: scan, decide per recipient, and either refuse (policy rejects every recipient: 550 5.7.1 with the
    * rule's reason) or spool the message with its scan, decisions and audit events in one durable commit.
    */
-  async function accept(env: Received, bytes: Buffer): Promise<void> {
+  async function accept(env: Received, received: Buffer): Promise<void> {
     const c = deps.config();
     const now = deps.now();
+    // a portal passphrase in the Subject leaves the message here, before scan, policy, copies and audit
+    const { bytes, passphrase } = takePassphrase(received);
+    if (passphrase) env = { ...env, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
     const scan = await deps.scan(Buffer.from(bytes)); // a copy: the pool may move its buffer to the worker
     const set = deps.policy();
     const decisions = evaluate(set, policyMessage(env, bytes, scan), env.recipients);
@@ -241,6 +245,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     });
     await commitAcceptance(() => {
       putInTxn(store, entry, bytes);
+      if (passphrase) store.messages.put(DERIVED.passphrase + env.queueId, Buffer.from(passphrase, 'utf8'));
       store.meta.put(SCAN_PREFIX + env.queueId, scan);
       for (const e of receivedEvents(env)) appendInTxn(store, e);
       for (const e of decided) appendInTxn(store, e);
@@ -410,7 +415,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       // the portal keeps the copy; the recipient gets a notification (no PHI) through the normal delivery path
       for (const { s, plan } of portalBound) {
         const copy = applyChanges(getBytes(store, queueId) ?? Buffer.alloc(0), plan.changes);
-        const d = await deps.portal!.deposit({ bytes: copy, entry, recipient: s.address });
+        const pass = store.messages.get(DERIVED.passphrase + queueId)?.toString('utf8');
+        const d = await deps.portal!.deposit({ bytes: copy, entry, recipient: s.address, ...(pass ? { passphrase: pass } : {}) });
         const notice = { bytes: d.notice.bytes, env: internalEnv(c, d.notice.messageId, s.address, d.notice.bytes, now) };
         pre.created.push(notice);
         pre.events.push({ event: 'portal-stored', queueId, messageId: entry.messageId, sender: entry.sender, recipient: s.address, details: { portalId: d.portalId, expiresAt: new Date(d.expiresAt).toISOString(), notificationQueueId: notice.env.queueId } });

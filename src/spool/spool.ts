@@ -21,7 +21,7 @@ export function updateInTxn(store: Store, entry: Queued): void {
 }
 
 /** Keys of what later stages keep beside a queued message (its scan, its signed bytes and their facts). */
-export const DERIVED = { out: 'out:', scan: 'scan:' } as const;
+export const DERIVED = { out: 'out:', scan: 'scan:', passphrase: 'pass:' } as const;
 
 /** Removes a finished entry: its bytes, its entry and everything derived from it. The audit keeps the history. */
 export function removeInTxn(store: Store, queueId: string): void {
@@ -34,6 +34,7 @@ export function removeInTxn(store: Store, queueId: string): void {
   for (const k of [...store.messages.getKeys(variants)]) store.messages.remove(k);
   for (const k of [...store.meta.getKeys(variants)]) store.meta.remove(k);
   store.meta.remove(DERIVED.scan + queueId);
+  store.messages.remove(DERIVED.passphrase + queueId);
 }
 
 export function getEntry(store: Store, queueId: string): Queued | undefined {

@@ -100,3 +100,45 @@ test('portal end to end: notification, code by mail, read (with a read receipt),
   t.is(gw.store.messages.get(`portal:${rec.id}`), undefined, 'the sealed content is gone');
   t.true(queryAudit(gw.store, { event: 'portal-revoked' }).some((e) => e.actor !== null && e.details['portalId'] === rec.id));
 });
+
+test('a sender-set passphrase: [passphrase: ...] leaves the subject of every copy and the audit, and the portal asks for it', async (t) => {
+  const patients = await startSink();
+  t.teardown(() => patients.close());
+  const d = makeGatewayDir({ outbound: { routes: { 'example.org': `127.0.0.1:${patients.port}` }, tls: { '*': 'may' }, caFile: null, retry: { schedule: ['10m'], maxAge: '1h' } } });
+  mkdirSync(join(d.dir, 'policies'));
+  writeFileSync(join(d.dir, 'policies', '10.yaml'), 'rules:\n  - id: portal-all\n    then: { encrypt: [portal] }\n');
+  const cfg = d.config;
+  cfg['portal'] = { ...cfg['portal'], listen: { host: '127.0.0.1', port: 0 }, baseUrl: 'https://localhost', tls: { cert: ca.serverCertFile, key: ca.serverKeyFile },
+    notificationText: join(process.cwd(), 'config', 'portal-notification.txt'), notificationHtml: join(process.cwd(), 'config', 'portal-notification.html') };
+  const { stringify } = await import('yaml');
+  writeFileSync(d.configFile, stringify(cfg));
+  const gw = await startTestGateway(d, undefined, 200);
+  t.teardown(() => gw.stop());
+  const r = await swaks(['--server', '127.0.0.1', '--port', String(gw.listeners.addresses['relay']!.port), '--from', 'dr.chen@clinic.test', '--to', 'maria@example.org',
+    '--header', 'Subject: Scan results [passphrase: blue horse 42]', '--body', 'The scan is clear.']);
+  t.is(r.code, 0, r.out);
+  const [note] = await patients.waitFor(1, 15_000);
+  const link = /https:\/\/localhost(\/m\/[A-Za-z0-9_-]+)/.exec(text(note!))![1]!;
+  const web = new PortalClient(gw.portalPort!, ca.caCert);
+  const landing = await web.get(link);
+  await web.post(`${link}/code`, { csrf: csrfOf(landing.text) });
+  const codes = await patients.waitFor(2, 15_000);
+  const code = /one-time code is (\d{6,8})/.exec(text(codes[1]!))![1]!;
+  const form = await web.get(`${link}/verify`);
+  t.regex(form.text, /id="passphrase"/, 'the portal asks for the passphrase');
+  const wrong = await web.post(`${link}/verify`, { csrf: csrfOf(form.text), code, passphrase: 'red horse 42' });
+  t.true(wrong.status >= 400, `a wrong passphrase is refused (${wrong.status})`);
+  // the wrong try used the code: ask for a new one
+  const again = await web.get(`${link}/verify`);
+  await web.post(`${link}/code`, { csrf: csrfOf(again.text) });
+  const codes2 = await patients.waitFor(3, 15_000);
+  const code2 = /one-time code is (\d{6,8})/.exec(text(codes2[2]!))![1]!;
+  const form2 = await web.get(`${link}/verify`);
+  const ok = await web.post(`${link}/verify`, { csrf: csrfOf(form2.text), code: code2, passphrase: 'blue horse 42' });
+  t.true(ok.status < 400, `verify: ${ok.status}`);
+  const view = await web.get(`${link}/view`);
+  t.regex(view.text, /Scan results/);
+  t.false(view.text.includes('blue horse'), 'the token is gone from the subject');
+  t.false(JSON.stringify(queryAudit(gw.store, {})).includes('blue horse'), 'and from the audit');
+  t.false(text(note!).includes('blue horse'), 'and from the notification');
+});
