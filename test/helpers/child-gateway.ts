@@ -12,7 +12,8 @@ export interface ChildGateway {
 }
 
 /** Spawns `phigate start --config file`, waits for `port` to accept connections, kills it by PID at teardown. */
-export async function startChildGateway(t: ExecutionContext, configFile: string, port: number, timeoutMs = 15_000): Promise<ChildGateway> {
+/** Starts within timeoutMs (60 s: a loaded two-core runner with several test files at once is slow to start Node). */
+export async function startChildGateway(t: ExecutionContext, configFile: string, port: number, timeoutMs = 60_000): Promise<ChildGateway> {
   const child = spawnGateway(configFile);
   let out = '';
   child.stdout?.on('data', (d) => { out = (out + String(d)).slice(-20_000); });
