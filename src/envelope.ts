@@ -42,6 +42,12 @@ export interface Received {
 export type RecipientState = 'pending' | 'deferred' | 'delivered' | 'bounced' | 'held' | 'discarded';
 
 export type TlsLevel = 'none' | 'may' | 'encrypt' | 'verify';
+export const TLS_RANK: Record<TlsLevel, number> = { none: 0, may: 1, encrypt: 2, verify: 3 };
+
+/** The stronger of two TLS levels: how a rule's level and a destination's combine (never lowered). */
+export function stronger(a: TlsLevel, b: TlsLevel): TlsLevel {
+  return TLS_RANK[a] >= TLS_RANK[b] ? a : b;
+}
 /** How a protected message may leave: verified TLS, encrypted to the recipient's key or certificate, or the portal. */
 export type EncryptMethod = 'tls' | 'pgp' | 'smime' | 'portal';
 export const ENCRYPT_METHODS: readonly EncryptMethod[] = ['tls', 'pgp', 'smime', 'portal'];

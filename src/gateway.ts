@@ -95,11 +95,18 @@ function usersCache(file: string, log: Logger): (force?: boolean) => Users {
   };
 }
 
+/** A file the config names (key, certificate, template), or one clear error naming the config key. */
+function readNamedFile(config: Config, file: string, key: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new PhigateError('CONFIG_INVALID', `${config.file}: ${key} ${file} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+  }
+}
+
 /** The organisation's PGP key and S/MIME signer from the config's files (read at start and on reload). */
 function orgCrypto(config: Config): { pgpOrgKey: string | null; signer: { certPem: string; keyPem: string } | null } {
-  const read = (f: string, what: string) => {
-    try { return readFileSync(f, 'utf8'); } catch (e) { throw new PhigateError('CONFIG_INVALID', `${config.file}: ${what} ${f} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
-  };
+  const read = (f: string, key: string) => readNamedFile(config, f, key);
   const e = config.encryption;
   return {
     pgpOrgKey: e.pgpOrgKey ? read(e.pgpOrgKey, 'encryption.pgpOrgKey') : null,
@@ -126,10 +133,10 @@ function mtaStsLookup(store: Store, resolver: Resolver, fetch: (domain: string) 
 }
 
 function readTemplates(config: Config): Templates {
-  const read = (f: string) => {
-    try { return readFileSync(f, 'utf8'); } catch (e) { throw new PhigateError('CONFIG_INVALID', `${config.file}: portal template ${f} cannot be read: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`); }
+  return {
+    text: readNamedFile(config, config.portal.notificationText, 'portal.notificationText'),
+    html: readNamedFile(config, config.portal.notificationHtml, 'portal.notificationHtml'),
   };
-  return { text: read(config.portal.notificationText), html: read(config.portal.notificationHtml) };
 }
 
 /** The portal side of delivery: keep the copy sealed in the store and make the recipient's notification. */
@@ -149,12 +156,10 @@ function portalDeposit(store: Store, config: () => Config, templates: () => Temp
 /** The portal's certificate: its own (portal.tls), checked like the gateway's, or the gateway's. */
 function portalTls(config: Config, gatewayTls: { key: Buffer; cert: Buffer }): { key: Buffer; cert: Buffer } {
   if (!config.portal.tls) return gatewayTls;
-  let pair: { key: Buffer; cert: Buffer };
-  try {
-    pair = { key: readFileSync(config.portal.tls.key), cert: readFileSync(config.portal.tls.cert) };
-  } catch (e) {
-    throw new PhigateError('TLS_FILES', `${config.portal.tls.cert} / ${config.portal.tls.key}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-  }
+  const pair = {
+    key: Buffer.from(readNamedFile(config, config.portal.tls.key, 'portal.tls.key')),
+    cert: Buffer.from(readNamedFile(config, config.portal.tls.cert, 'portal.tls.cert')),
+  };
   checkTlsPair(pair.key, pair.cert, { ...config, tls: { ...config.tls, cert: config.portal.tls.cert, key: config.portal.tls.key } });
   return pair;
 }

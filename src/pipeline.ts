@@ -137,9 +137,9 @@ const HEADLINE: Record<Route['action'], string> = {
 };
 
 /** The envelope of a message we made (notice, portal notification or code): null sender, our host's domain. */
-function internalEnv(c: Config, messageId: string, to: string, bytes: Buffer, now: number): Received {
+function internalEnv(c: Config, messageId: string, to: string, bytes: Buffer, now: number, kind: 'notice' | 'dsn' = 'notice'): Received {
   return {
-    queueId: newQueueId(now), kind: 'notice', messageId, fromDomain: c.hostname.toLowerCase(), sender: '', recipients: [to],
+    queueId: newQueueId(now), kind, messageId, fromDomain: c.hostname.toLowerCase(), sender: '', recipients: [to],
     client: { listener: 'internal', clientIp: '127.0.0.1' }, size: bytes.length,
     sha256: createHash('sha256').update(bytes).digest('hex'), receivedAt: now,
   };
@@ -148,14 +148,7 @@ function internalEnv(c: Config, messageId: string, to: string, bytes: Buffer, no
 /** One notice as a queue entry (null sender, so a notice never bounces back into a loop). */
 function noticeEntry(c: Config, entry: Received, to: string, headline: string, lines: string[], text: string | undefined, now: number): { env: Received; bytes: Buffer } {
   const built = buildNotice({ reportingMta: c.hostname, queueId: entry.queueId, messageId: entry.messageId, to, arrival: new Date(entry.receivedAt), now: new Date(now), lines, headline, ...(text ? { text } : {}) });
-  return {
-    bytes: built.bytes,
-    env: {
-      queueId: newQueueId(now), kind: 'notice', messageId: built.messageId, fromDomain: c.hostname.toLowerCase(), sender: '', recipients: [to],
-      client: { listener: 'internal', clientIp: '127.0.0.1' }, size: built.bytes.length,
-      sha256: createHash('sha256').update(built.bytes).digest('hex'), receivedAt: now,
-    },
-  };
+  return { bytes: built.bytes, env: internalEnv(c, built.messageId, to, built.bytes, now) };
 }
 
 /** The notices a set of decisions asks for (`notify` on the rule): one per rule and addressee. */
@@ -497,15 +490,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         recipients: bounced.map((b) => ({ address: b.status.address, status: b.status3463, reply: b.outcome.reply, remoteMta: hopOf.get(b.status.address)?.host, lastAttempt: nowDate })),
         originalHeaders: headerBlockOf(original), now: nowDate,
       });
-      const dsnId = newQueueId(now);
-      created.push({
-        bytes: built.bytes,
-        env: {
-          queueId: dsnId, kind: 'dsn', messageId: built.messageId, fromDomain: c.hostname.toLowerCase(), sender: '', recipients: [entry.sender],
-          client: { listener: 'internal', clientIp: '127.0.0.1' }, size: built.bytes.length,
-          sha256: createHash('sha256').update(built.bytes).digest('hex'), receivedAt: now,
-        },
-      });
+      const env = internalEnv(c, built.messageId, entry.sender, built.bytes, now, 'dsn');
+      const dsnId = env.queueId;
+      created.push({ bytes: built.bytes, env });
       events.push({ event: 'dsn-sent', ...base, recipients: bounced.map((b) => b.status.address), details: { dsnQueueId: dsnId, dsnMessageId: built.messageId, to: entry.sender } });
     }
     // the sender is told about a hold, unless the rule's own notify already told them

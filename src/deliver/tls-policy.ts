@@ -4,15 +4,12 @@ import tls from 'node:tls';
 import type { TlsLevel } from '../config/schema.js';
 import { lookupDomain } from './domain-table.js';
 
-export const TLS_RANK: Record<TlsLevel, number> = { none: 0, may: 1, encrypt: 2, verify: 3 };
+export { TLS_RANK, stronger } from '../envelope.js';
 
 export function tlsLevelFor(domain: string, table: Record<string, TlsLevel>): TlsLevel {
   return lookupDomain(table, domain, 'verify');
 }
 
-export function stronger(a: TlsLevel, b: TlsLevel): TlsLevel {
-  return TLS_RANK[a] >= TLS_RANK[b] ? a : b;
-}
 
 export interface ClientTlsOptions {
   requireTLS: boolean;

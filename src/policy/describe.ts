@@ -1,8 +1,7 @@
 // Owns the words for a route, as `policy test`, `quarantine show` and notices print it: what would happen to a
 // recipient, including the TLS level the destination's outbound.tls adds.
-import type { Route, TlsLevel } from '../envelope.js';
+import { stronger, type Route, type TlsLevel } from '../envelope.js';
 
-const RANK: Record<TlsLevel, number> = { none: 0, may: 1, encrypt: 2, verify: 3 };
 
 const LEVEL_WORDS: Record<TlsLevel, string> = {
   none: 'without TLS',
@@ -18,7 +17,7 @@ const METHOD_WORDS: Record<string, string> = {
 /** The TLS level a deliver route sends with: the stronger of the rule's and the destination's. */
 export function effectiveLevel(route: Route, floor: TlsLevel): TlsLevel {
   const want = route.action === 'encrypt' ? 'verify' : route.tls ?? 'none';
-  return RANK[want] >= RANK[floor] ? want : floor;
+  return stronger(want, floor);
 }
 
 export function describeRoute(route: Route, floor: TlsLevel): string {

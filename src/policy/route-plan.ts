@@ -1,10 +1,8 @@
 // Owns what one recipient's route asks for at the next attempt, as small pure decisions: bounce (policy reject),
 // hold (quarantine, or no protected method left), or send with a TLS level and the rule's edits. An encrypt
 // route walks its methods in order; a method that cannot serve this recipient is skipped with its reason.
-import type { ContentChanges, EncryptMethod, Route, TlsLevel } from '../envelope.js';
+import { stronger, type ContentChanges, type EncryptMethod, type Route, type TlsLevel } from '../envelope.js';
 
-const RANK: Record<TlsLevel, number> = { none: 0, may: 1, encrypt: 2, verify: 3 };
-const stronger = (a: TlsLevel, b: TlsLevel): TlsLevel => (RANK[a] >= RANK[b] ? a : b);
 
 export type Plan =
   | { kind: 'bounce'; reply: string; reason: 'policy-rejected' }

@@ -259,17 +259,27 @@ export async function startPortal(deps: PortalDeps): Promise<RunningPortal> {
     return verifyPage(req, reply, r, 200, {});
   });
 
+  /**
+   * The checks before a code is sent or tried: the form's CSRF token, the lock, the per-IP and per-message rate
+   * limits. True when one of them refused the request (the answer is already sent).
+   */
+  function refuseForm(req: Req, reply: FastifyReply, r: PortalRecord, now: number, perMessage: RateLimiter, what: 'code' | 'verify'): boolean {
+    if (!csrfOk(req, r.id)) { notice(reply, 403, 'Please start again', ['This form has expired. Open the link from your email again.']); return true; }
+    if (isLocked(r, now)) { lockedPage(reply, r.lockedUntil!); return true; }
+    if (!limiters.ipCodes.hit(req.ip, now)) { tooMany(reply, limiters.ipCodes, req.ip); return true; }
+    if (!perMessage.hit(r.id, now)) {
+      audit('portal-rate-limited', r, { what });
+      tooMany(reply, perMessage, r.id);
+      return true;
+    }
+    return false;
+  }
+
   app.post('/m/:token/code', async (req: Req, reply) => {
     const r = await load(req, reply);
     if (!r) return reply;
-    if (!csrfOk(req, r.id)) return notice(reply, 403, 'Please start again', ['This form has expired. Open the link from your email again.']);
     const now = deps.now();
-    if (isLocked(r, now)) return lockedPage(reply, r.lockedUntil!);
-    if (!limiters.ipCodes.hit(req.ip, now)) return tooMany(reply, limiters.ipCodes, req.ip);
-    if (!limiters.messageCodes.hit(r.id, now)) {
-      audit('portal-rate-limited', r, { what: 'code' });
-      return tooMany(reply, limiters.messageCodes, r.id);
-    }
+    if (refuseForm(req, reply, r, now, limiters.messageCodes, 'code')) return reply;
     const { code, stored } = newCode(now, { digits, lifetimeMs: deps.codeLifetimeMs });
     await storeCode(deps.store, r.id, stored);
     try {
@@ -285,14 +295,8 @@ export async function startPortal(deps: PortalDeps): Promise<RunningPortal> {
   app.post('/m/:token/verify', async (req: Req, reply) => {
     const r = await load(req, reply);
     if (!r) return reply;
-    if (!csrfOk(req, r.id)) return notice(reply, 403, 'Please start again', ['This form has expired. Open the link from your email again.']);
     const now = deps.now();
-    if (isLocked(r, now)) return lockedPage(reply, r.lockedUntil!);
-    if (!limiters.ipCodes.hit(req.ip, now)) return tooMany(reply, limiters.ipCodes, req.ip);
-    if (!limiters.messageVerifies.hit(r.id, now)) {
-      audit('portal-rate-limited', r, { what: 'verify' });
-      return tooMany(reply, limiters.messageVerifies, r.id);
-    }
+    if (refuseForm(req, reply, r, now, limiters.messageVerifies, 'verify')) return reply;
     const code = String(req.body?.['code'] ?? '').replace(/\s+/g, '').slice(0, 12);
     const pass = req.body?.['passphrase'];
     const out = await verifyCode(deps.store, r.id, code, typeof pass === 'string' ? pass : undefined, now, { maxAttempts: deps.maxAttempts, lockMs: deps.lockMs });
