@@ -19,9 +19,9 @@ import { buildNotice } from './deliver/notice.js';
 import { takePassphrase } from './portal/passphrase.js';
 import { appendInTxn } from './audit/append.js';
 import type { AuditInput } from './audit/record.js';
-import { DERIVED, commitDurably, getBytes, getEntry, isFinished, listEntries, newEntry, putInTxn, removeInTxn, updateInTxn } from './spool/spool.js';
+import { DERIVED, getBytes, getEntry, isFinished, listEntries, newEntry, putInTxn, removeInTxn, updateInTxn } from './spool/spool.js';
 import { Scheduler } from './spool/scheduler.js';
-import { LazyCommitter } from './spool/lazy-commit.js';
+import { GroupCommitter } from './spool/group-commit.js';
 import { newQueueId } from './spool/ids.js';
 import { dkimSignBytes, type DkimKey } from './transform/dkim.js';
 import { deliverBatch, type DeliverDeps } from './deliver/deliver.js';
@@ -176,19 +176,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const c = deps.config();
     return { heloName: c.outbound.heloName, connectTimeoutMs: c.outbound.connectTimeoutMs, extraCa: deps.extraCa(), maxPerHost: c.outbound.maxPerHost };
   });
-  // delivery outcomes ride along in the next acceptance's commit (or commit on their own after a few ms)
-  const lazy = new LazyCommitter(store, 5);
+  // one synced commit per turn of the event loop; delivery outcomes ride along in the next one (or commit on their
+  // own after a few ms)
+  const commits = new GroupCommitter(store, 5);
   /** A durable commit of an acceptance, carrying any delivery outcomes that are waiting. */
-  async function commitAcceptance(writes: () => void): Promise<void> {
-    const rider = lazy.take();
-    try {
-      await commitDurably(store, () => { rider?.writes(); writes(); });
-      rider?.settle();
-    } catch (e) {
-      rider?.settle(e);
-      throw e;
-    }
-  }
+  const commitAcceptance = (writes: () => void): Promise<void> => commits.durable(writes);
   const scheduler = new Scheduler({
     now: deps.now,
     maxConcurrency: cfg0.outbound.maxConcurrency,
@@ -294,7 +286,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       // the fallback that led here is written with the copy, before it, so the audit reads in order
       const why = pre.events.filter((e) => e.event === 'route-fallback' && e.recipient === copy.recipient);
       pre.events = pre.events.filter((e) => !why.includes(e));
-      await commitDurably(store, () => {
+      await commits.durable(() => {
         for (const e of why) appendInTxn(store, e);
         store.messages.put(key, signed.bytes);
         store.meta.put(key, signed.dkim);
@@ -504,7 +496,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
     const done = isFinished(updated);
     // not waiting for the fsync: a crash before it means another attempt (at least once), never a loss
-    await lazy.add(() => {
+    await commits.lazy(() => {
       for (const w of pre.writes) w();
       if (!done) for (const w of pre.keepIfQueued) w();
       for (const n of created) {
@@ -549,7 +541,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     scheduler,
     async stop(timeoutMs) {
       await scheduler.stop(timeoutMs);
-      await lazy.flush();
+      await commits.flush();
       // Deliveries still running at the bound are cut off (their connections closed) so the process can exit;
       // nothing was recorded for them, so their messages stay queued and go out after the restart.
       if (scheduler.inFlight) {
@@ -557,7 +549,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         pool.abortAll();
         await scheduler.stop(1000);
       }
-      await lazy.flush();
+      await commits.flush();
       pool.closeAll();
     },
   };
