@@ -94,6 +94,8 @@ export interface RecipientStatus {
 /** A durable queue entry: the received envelope plus per-recipient delivery state. */
 export interface Queued extends Received {
   status: RecipientStatus[];
+  /** queued before its scan and policy decision (no rule could refuse it at DATA): both run before the first delivery */
+  undecided?: true;
 }
 
 export const ENTITY_TYPES = [

@@ -233,6 +233,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
   const keyFile = ensureMasterKey(config.portal.masterKey);
   if (keyFile.created) log.warn({ file: config.portal.masterKey }, 'no master key found: created one; back it up apart from the data directory (without it the spool cannot be read)');
   const store = openStore(config.dataDir, { keyring: keyringCache(config.portal.masterKey) });
+  let listeners: RunningListeners | undefined;
   const users = usersCache(config.users, log);
   users();
   const lockout = new Lockout({ maxFailures: config.auth.maxFailures, windowMs: config.auth.windowMs, lockoutMs: config.auth.lockoutMs, now });
@@ -241,7 +242,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     resolver: opts.resolver ?? systemResolver,
     dkimKeys: () => dkimKeys,
     extraCa: () => extraCa,
-    scan: (bytes) => scanPool.scan(bytes),
+    scan: (bytes, o) => scanPool.scan(bytes, o),
     policy: () => policySet,
     keys: {
       pgpKeyFor: async (a) => {
@@ -256,8 +257,8 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
     } satisfies KeyLookup,
     mtaSts: mtaStsLookup(store, opts.resolver ?? systemResolver, opts.mtaStsFetch ?? httpsPolicyFetcher({}), now, log),
     ...(config.portal.listen ? { portal: portalDeposit(store, () => config, () => templates, now) } : {}),
+    openSessions: () => listeners?.openSessions() ?? 0,
   });
-  let listeners: RunningListeners;
   try {
     listeners = await startListeners({
       config, log, tls: { key: tlsFiles.key, cert: tlsFiles.cert }, users, lockout, now,

@@ -10,7 +10,7 @@ import type { Logger } from './log.js';
 import { domainOf, type Inspected, type Prepared, type ScanFacts, type Attempted, type DkimResult, type Queued, type Received, type RecipientOutcome, type RecipientStatus, type Route, type TlsLevel } from './envelope.js';
 import { SmtpReplyError } from './smtp-reply.js';
 import type { PolicySet } from './policy/rule-set.js';
-import { evaluate, type Decision } from './policy/evaluate.js';
+import { evaluate, mayRefuse, type Decision } from './policy/evaluate.js';
 import { planFor, isTlsRequirementFailure, type MethodAvailability, type Plan } from './policy/route-plan.js';
 import { encryptCopy, type CopySpec, type KeyLookup, type Material } from './transform/encrypt.js';
 import { policyMessage } from './policy/message.js';
@@ -40,8 +40,8 @@ export interface PipelineDeps {
   resolver: Resolver & { lookup(host: string): Promise<string[]> };
   dkimKeys: () => DkimKey[];
   extraCa: () => string | null;
-  /** The inspect stage: never throws; a failed scan comes back as phi with reason scan-failed. */
-  scan: (bytes: Buffer) => Promise<ScanFacts>;
+  /** The inspect stage: never throws; a failed scan comes back as phi with reason scan-failed. `background`: no client waits for it. */
+  scan: (bytes: Buffer, opts?: { background?: boolean }) => Promise<ScanFacts>;
   /** The policy set in force (swapped atomically on reload). */
   policy: () => PolicySet;
   /** Recipients' OpenPGP keys and S/MIME certificates, and the organisation's own. */
@@ -50,6 +50,8 @@ export interface PipelineDeps {
   mtaSts?: (domain: string) => Promise<CachedPolicy | null>;
   /** The secure portal: keeps a recipient's copy and gives the notification to send them; absent: no portal. */
   portal?: PortalDeposit;
+  /** SMTP clients connected now (picks how commits are made, see spool/group-commit.ts); absent: one */
+  openSessions?: () => number;
 }
 
 export interface PortalDeposit {
@@ -59,7 +61,7 @@ export interface PortalDeposit {
 const OUT_PREFIX = DERIVED.out;
 const SCAN_PREFIX = DERIVED.scan;
 
-/** Writes an attempt collects on the way (scan, signed copy, their events) for finish's one transaction. */
+/** What one delivery attempt gathers on the way (scan, signed copy, their events) for finish's one transaction. */
 interface PendingWrites {
   /** messages we made on the way (portal notifications), queued with the outcome */
   created: { env: Received; bytes: Buffer }[];
@@ -67,6 +69,8 @@ interface PendingWrites {
   /** only when some recipient stays queued: the signed copy for the retries */
   keepIfQueued: (() => void)[];
   events: AuditInput[];
+  /** the message's bytes, unsealed once per attempt and shared (read-only) by its stages */
+  plain: () => Buffer | undefined;
 }
 
 
@@ -117,6 +121,20 @@ function policyEvent(env: Received, d: Decision, version: string): AuditInput {
     },
   };
 }
+
+/** Routes from decisions, onto the entry's recipients (an encrypt route starts at its first method). */
+function applyDecisions(entry: Queued, decisions: Decision[]): void {
+  const byRecipient = new Map(decisions.map((d) => [d.recipient, d]));
+  for (const s of entry.status) {
+    const d = byRecipient.get(s.address);
+    if (!d) continue;
+    s.route = d.route;
+    if (s.route.action === 'encrypt') s.method = 0;
+  }
+}
+
+/** Stands in for the scan while only the envelope and headers are tested (see mayRefuse). */
+const NOT_SCANNED_YET: ScanFacts = { phi: true, score: 0, reasons: ['not-scanned-yet'], findings: [], unscanned: [], scanMs: 0, bytesScanned: 0 };
 
 function nextAttempt(entry: Queued, attempts: number, now: number, c: Config): number {
   const sched = c.outbound.retry.scheduleMs;
@@ -176,11 +194,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const c = deps.config();
     return { heloName: c.outbound.heloName, connectTimeoutMs: c.outbound.connectTimeoutMs, extraCa: deps.extraCa(), maxPerHost: c.outbound.maxPerHost };
   });
-  // one synced commit per turn of the event loop; delivery outcomes ride along in the next one (or commit on their
-  // own after a few ms)
-  const commits = new GroupCommitter(store, 5);
-  /** A durable commit of an acceptance, carrying any delivery outcomes that are waiting. */
-  const commitAcceptance = (writes: () => void): Promise<void> => commits.durable(writes);
+  // one commit per turn of the event loop; delivery outcomes ride along in the next one (or commit on their own
+  // after a few ms)
+  const commits = new GroupCommitter(store, 5, deps.openSessions ?? (() => 1));
   const scheduler = new Scheduler({
     now: deps.now,
     maxConcurrency: cfg0.outbound.maxConcurrency,
@@ -192,23 +208,39 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   });
 
   /**
-   * At DATA: scan, decide per recipient, and either refuse (policy rejects every recipient: 550 5.7.1 with the
-   * rule's reason) or spool the message with its scan, decisions and audit events in one durable commit.
+   * At DATA. When policy could refuse every recipient outright, the message is scanned and decided now: refused
+   * with 550 5.7.1 and the rule's reason, or spooled with its scan, decisions and audit events in one durable
+   * commit. Otherwise no answer of the scan can turn the reply into a 550, so the message is spooled at once and
+   * scanned and decided right after, before its first delivery (`undecided`), off the client's time.
    */
   async function accept(env: Received, received: Buffer): Promise<void> {
-    const c = deps.config();
     const now = deps.now();
     // a portal passphrase in the Subject leaves the message here, before scan, policy, copies and audit
     const { bytes, passphrase } = takePassphrase(received);
     if (passphrase) env = { ...env, size: bytes.length, sha256: createHash('sha256').update(bytes).digest('hex') };
-    const scan = await deps.scan(Buffer.from(bytes)); // a copy: the pool may move its buffer to the worker
     const set = deps.policy();
+    const headersOnly = policyMessage(env, bytes, NOT_SCANNED_YET);
+    if (env.recipients.every((r) => mayRefuse(set, headersOnly, r))) return acceptDecided(env, bytes, passphrase, set, now);
+    const entry: Queued = { ...newEntry(env, env.receivedAt), undecided: true };
+    await commits.durable(() => {
+      putInTxn(store, entry, bytes);
+      if (passphrase) store.messages.put(DERIVED.passphrase + env.queueId, Buffer.from(passphrase, 'utf8'));
+      for (const e of receivedEvents(env)) appendInTxn(store, e);
+    });
+    log.info({ queueId: env.queueId, listener: env.client.listener, recipients: env.recipients.length, size: env.size }, 'queued');
+    scheduler.schedule(env.queueId, deps.now());
+  }
+
+  /** Scan and policy before the reply: a 550 when every recipient is refused, else spooled with the decisions. */
+  async function acceptDecided(env: Received, bytes: Buffer, passphrase: string | null, set: PolicySet, now: number): Promise<void> {
+    const c = deps.config();
+    const scan = await deps.scan(Buffer.from(bytes)); // a copy: the pool may move its buffer to the worker
     const decisions = evaluate(set, policyMessage(env, bytes, scan), env.recipients);
     const decided = [scannedEvent(env, scan), ...decisions.map((d) => policyEvent(env, d, set.version))];
     const notices = ruleNotices(c, env, decisions, now);
     if (decisions.every((d) => d.route.action === 'reject')) {
       const reasons = [...new Set(decisions.map((d) => d.route.reason ?? 'not allowed'))].join('; ');
-      await commitAcceptance(() => {
+      await commits.durable(() => {
         for (const n of notices) {
           putInTxn(store, newEntry(n.env, now), n.bytes);
           for (const e of receivedEvents(n.env)) appendInTxn(store, e);
@@ -224,11 +256,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       throw new SmtpReplyError({ code: 550, enhanced: '5.7.1', text: `Message refused by policy: ${reasons}` });
     }
     const entry = newEntry(env, env.receivedAt);
-    entry.status.forEach((s, i) => {
-      s.route = decisions[i]!.route;
-      if (s.route.action === 'encrypt') s.method = 0;
-    });
-    await commitAcceptance(() => {
+    applyDecisions(entry, decisions);
+    await commits.durable(() => {
       putInTxn(store, entry, bytes);
       if (passphrase) store.messages.put(DERIVED.passphrase + env.queueId, Buffer.from(passphrase, 'utf8'));
       store.meta.put(SCAN_PREFIX + env.queueId, scan);
@@ -244,7 +273,23 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     for (const n of notices) scheduler.schedule(n.env.queueId, now);
   }
 
-  /** The scan of a message, made at DATA and kept beside it; our own DSNs and notices are not scanned. */
+  /**
+   * The decision for a message queued undecided, made before its first delivery with the policy set in force
+   * then: routes on the entry, `policy` events and rule notices with the attempt's writes (its scan, made by
+   * `inspected`, is kept there too).
+   */
+  function decideQueued(entry: Inspected, pre: PendingWrites): boolean {
+    const bytes = pre.plain();
+    if (!bytes) return false;
+    const set = deps.policy();
+    const decisions = evaluate(set, policyMessage(entry, bytes, entry.scan), entry.recipients);
+    applyDecisions(entry, decisions);
+    pre.events.push(...decisions.map((d) => policyEvent(entry, d, set.version)));
+    pre.created.push(...ruleNotices(deps.config(), entry, decisions, deps.now()));
+    return true;
+  }
+
+  /** The scan of a message, made at DATA or before its first delivery and kept beside it; our own DSNs and notices are not scanned. */
   async function inspected(entry: Queued, pre: PendingWrites): Promise<Inspected | null> {
     const kept = store.meta.get(SCAN_PREFIX + entry.queueId) as ScanFacts | undefined;
     if (kept) return { ...entry, scan: kept };
@@ -252,10 +297,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const none: ScanFacts = { phi: false, score: 0, reasons: [`internal-${entry.kind}`], findings: [], unscanned: [], scanMs: 0, bytesScanned: 0 };
       return { ...entry, scan: none };
     }
-    // an entry spooled without its scan (by an older version): scanned now, fail closed like any other
-    const bytes = getBytes(store, entry.queueId);
+    // queued undecided (or by an older version, without its scan): scanned now, in a worker, fail closed as ever
+    const bytes = pre.plain();
     if (!bytes) return null;
-    const scan = await deps.scan(bytes);
+    const scan = await deps.scan(Buffer.from(bytes), { background: true }); // a copy: the pool takes its buffer
     pre.writes.push(() => store.meta.put(SCAN_PREFIX + entry.queueId, scan));
     pre.events.push(scannedEvent(entry, scan));
     return { ...entry, scan };
@@ -272,7 +317,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const cached = store.messages.get(key);
     const meta = store.meta.get(key) as DkimResult | undefined;
     if (cached && meta) return { ...entry, outBytes: cached, dkim: meta };
-    const original = getBytes(store, entry.queueId);
+    const original = pre.plain();
     if (!original) return null;
     const c = deps.config();
     const edited = applyChanges(original, copy.changes);
@@ -321,9 +366,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const now = deps.now();
     const due = entry.status.filter((s) => (s.state === 'pending' || s.state === 'deferred') && s.nextAttemptAt <= now);
     if (!due.length) return reschedule(entry);
-    const pre: PendingWrites = { created: [], writes: [], keepIfQueued: [], events: [] };
+    let plain: Buffer | undefined | null = null;
+    const pre: PendingWrites = { created: [], writes: [], keepIfQueued: [], events: [], plain: () => (plain === null ? (plain = getBytes(store, queueId)) : plain) };
     const ins = await inspected(entry, pre);
-    if (!ins) {
+    if (ins && entry.undecided) {
+      if (decideQueued(ins, pre)) delete entry.undecided;
+    }
+    if (!ins || entry.undecided) {
       log.error({ queueId }, 'queue entry has no message bytes; recipients bounced');
       return finish(entry, due.map((s) => ({ address: s.address, outcome: 'bounced', reply: 'message bytes missing from the spool', reason: 'spool-missing' })), [], null, pre);
     }
@@ -399,7 +448,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       }));
       // the portal keeps the copy; the recipient gets a notification (no PHI) through the normal delivery path
       for (const { s, plan } of portalBound) {
-        const copy = applyChanges(getBytes(store, queueId) ?? Buffer.alloc(0), plan.changes);
+        const copy = applyChanges(pre.plain() ?? Buffer.alloc(0), plan.changes);
         const pass = store.messages.get(DERIVED.passphrase + queueId)?.toString('utf8');
         const d = await deps.portal!.deposit({ bytes: copy, entry, recipient: s.address, ...(pass ? { passphrase: pass } : {}) });
         const notice = { bytes: d.notice.bytes, env: internalEnv(c, d.notice.messageId, s.address, d.notice.bytes, now) };
@@ -476,7 +525,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const updated: Queued = { ...entry, status };
     const created: { env: Received; bytes: Buffer }[] = [...pre.created];
     if (bounced.length && entry.sender !== '' && entry.kind === 'message') {
-      const original = getBytes(store, entry.queueId) ?? Buffer.alloc(0);
+      const original = pre.plain() ?? Buffer.alloc(0);
       const built = buildDsn({
         reportingMta: c.hostname, queueId: entry.queueId, originalSender: entry.sender, arrival: new Date(entry.receivedAt),
         recipients: bounced.map((b) => ({ address: b.status.address, status: b.status3463, reply: b.outcome.reply, remoteMta: hopOf.get(b.status.address)?.host, lastAttempt: nowDate })),
@@ -526,7 +575,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   async function submitInternal(to: string, messageId: string, bytes: Buffer): Promise<string> {
     const now = deps.now();
     const env = internalEnv(deps.config(), messageId, to, bytes, now);
-    await commitAcceptance(() => {
+    await commits.durable(() => {
       putInTxn(store, newEntry(env, now), bytes);
       for (const e of receivedEvents(env)) appendInTxn(store, e);
     });

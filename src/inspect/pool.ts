@@ -76,11 +76,12 @@ export class ScanPool {
 
   /**
    * Never rejects: a scan that cannot be made is reported as PHI (fail closed). Takes ownership of `bytes`:
-   * a buffer that owns its memory is moved to the worker, not copied.
+   * a buffer that owns its memory is moved to the worker, not copied. `background`: no client waits for this
+   * scan, so even a small message goes to a worker and leaves the caller's thread to the clients.
    */
-  scan(bytes: Buffer): Promise<ScanFacts> {
+  scan(bytes: Buffer, opts: { background?: boolean } = {}): Promise<ScanFacts> {
     if (this.closed) return Promise.resolve(failedScan('scanner stopped', bytes.length));
-    if (bytes.length <= this.inlineMax && simpleMessage(bytes)) {
+    if (!opts.background && bytes.length <= this.inlineMax && simpleMessage(bytes)) {
       this.inlineDictionaries ??= withOrg(this.opts.dictionaryDir, this.org ?? NO_ORG_DETECTORS);
       return scanMessage(bytes, { dictionaries: this.inlineDictionaries, timeBudgetMs: this.timeoutMs }).catch((e: Error) => failedScan(`scanner error: ${e.message}`, bytes.length));
     }

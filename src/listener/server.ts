@@ -41,6 +41,8 @@ export interface ListenerDeps {
 
 export interface RunningListeners {
   addresses: Record<string, { host: string; port: number }>;
+  /** SMTP connections open now, over all listeners */
+  openSessions(): number;
   close(timeoutMs: number): Promise<void>;
 }
 
@@ -230,6 +232,7 @@ export async function startListeners(deps: ListenerDeps): Promise<RunningListene
   }
   return {
     addresses,
+    openSessions: () => { let n = 0; for (const v of perIp.values()) n += v; return n; },
     close: (timeoutMs) =>
       Promise.race([
         Promise.all(running.map(({ server }) => new Promise<void>((r) => server.close(() => r())))).then(() => undefined),

@@ -29,6 +29,9 @@ export interface Check {
   test(m: PolicyMessage, recipient: string): CheckResult;
 }
 
+/** The conditions that read the scan; the others can be tested on the envelope and headers alone. */
+export const SCAN_KEYS: ReadonlySet<string> = new Set(['phi', 'scanFailed', 'findings', 'unscanned', 'attachment']);
+
 export type TextTestSpec = string | { equals?: string; contains?: string; startsWith?: string; endsWith?: string; matches?: string; caseSensitive?: boolean };
 
 /** Compiles a text test; throws with the regular expression's own message when `matches` is invalid. */

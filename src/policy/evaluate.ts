@@ -1,7 +1,7 @@
 // Owns policy evaluation: a pure function from a message and a policy set to one decision per recipient. The
 // first rule whose conditions all hold decides; with `explain`, the earlier rules that did not match say why.
 import type { Route } from '../envelope.js';
-import type { PolicyMessage } from './conditions.js';
+import { SCAN_KEYS, type PolicyMessage } from './conditions.js';
 import { defaultRoute, DEFAULT_RULE_ID, type CompiledRule, type PolicySet } from './rule-set.js';
 
 export interface RuleRef { id: string; description: string; file: string | null; line: number | null }
@@ -38,6 +38,28 @@ function failSafe(d: Decision, m: PolicyMessage): Decision {
 
 export function evaluate(set: PolicySet, m: PolicyMessage, recipients: string[], opts: { explain?: boolean } = {}): Decision[] {
   return decideAll(set, m, recipients, opts).map((d) => failSafe(d, m));
+}
+
+/**
+ * Whether policy might refuse `recipient` whatever the scan finds. The rules are walked with only the conditions
+ * that need no scan (sender, recipient, subject, headers, size): a rule that would then surely match decides; one
+ * that might match (it also has scan conditions) counts when it rejects, and otherwise the walk goes on past it.
+ * `m.scan` is never read. The pipeline scans before the DATA reply when this holds for every recipient, so a
+ * 550 for a message that policy refuses outright is never missed.
+ */
+export function mayRefuse(set: PolicySet, m: PolicyMessage, recipient: string): boolean {
+  for (const rule of set.rules) {
+    let fails = false;
+    let needsScan = false;
+    for (const c of rule.checks) {
+      if (SCAN_KEYS.has(c.key)) { needsScan = true; continue; }
+      if (!c.test(m, recipient).ok) { fails = true; break; }
+    }
+    if (fails) continue;
+    if (rule.route.action === 'reject') return true;
+    if (!needsScan) return false;
+  }
+  return false; // the default route never refuses
 }
 
 function decideAll(set: PolicySet, m: PolicyMessage, recipients: string[], opts: { explain?: boolean }): Decision[] {

@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ENTITY_TYPES, type ScanFacts, type Finding } from '../../src/envelope.js';
-import { evaluate, FAIL_SAFE_METHODS } from '../../src/policy/evaluate.js';
+import { evaluate, mayRefuse, FAIL_SAFE_METHODS } from '../../src/policy/evaluate.js';
 import { loadPolicySet } from '../../src/policy/load.js';
 import { policyMessage } from '../../src/policy/message.js';
 import { DEFAULT_RULE_ID, EMPTY_POLICY_SET, type PolicySet } from '../../src/policy/rule-set.js';
@@ -221,4 +221,59 @@ test('finding types for the audit: the types a findings condition matched, the m
     [DEFAULT_RULE_ID, ['condition', 'dob', 'ssn']],
   ]);
   for (const d of ds) t.notRegex(JSON.stringify(d), /\*\*\*/, 'no finding samples in a decision');
+});
+
+// mayRefuse decides whether the scan must run before the DATA reply: only when policy could refuse every
+// recipient outright is a 550 possible, so only then may the client wait for the scan.
+const REFUSING = `rules:
+  - id: no-consumer-phi
+    description: PHI never goes to consumer mail
+    when:
+      phi: true
+      recipient: { domain: gmail.com }
+    then:
+      reject: PHI may not go to a consumer mailbox
+  - id: partners-deliver
+    description: Partners get everything over verified TLS
+    when:
+      recipient: { domain: lab.example }
+    then:
+      deliver: verify
+  - id: blocked-sender
+    description: A sender that may not send at all
+    when:
+      sender: { address: banned@clinic.example }
+    then:
+      reject: this sender may not send mail
+  - id: big-subject-reject
+    description: Refuse by subject, whatever the content
+    when:
+      subject: { contains: "do not send" }
+    then:
+      reject: refused by subject
+`;
+
+test('mayRefuse: a reject rule that needs the scan counts for the recipients it may match, and only for them', (t) => {
+  const { set } = setFrom({ '10-rules.yaml': REFUSING });
+  const m = message(scan());
+  t.true(mayRefuse(set, m, 'pat@gmail.com'), 'phi + consumer domain: a 550 depends on the scan');
+  t.false(mayRefuse(set, m, 'results@lab.example'), 'a deliver rule surely matches first');
+  t.false(mayRefuse(set, m, 'someone@other.example'), 'no reject rule can match: the default never refuses');
+});
+
+test('mayRefuse: a reject rule that surely matches on envelope or headers alone says yes; one that surely fails says no', (t) => {
+  const { set } = setFrom({ '10-rules.yaml': REFUSING });
+  t.true(mayRefuse(set, message(scan(), { sender: 'banned@clinic.example' }), 'someone@other.example'));
+  t.true(mayRefuse(set, message(scan(), { subject: 'please DO NOT SEND' }), 'someone@other.example'));
+  t.false(mayRefuse(set, message(scan(), { subject: 'results' }), 'someone@other.example'));
+  // the partner rule comes before the sender rule, so even a banned sender's mail to the lab is not refused
+  t.false(mayRefuse(set, message(scan(), { sender: 'banned@clinic.example' }), 'results@lab.example'));
+});
+
+test('mayRefuse never reads the scan: a message that is not scanned yet gives the same answer as any scan', (t) => {
+  const { set } = setFrom({ '10-rules.yaml': REFUSING });
+  const trap = new Proxy(scan(), { get: () => { throw new Error('the scan was read'); } });
+  const m = message(trap as ScanFacts);
+  for (const r of ['pat@gmail.com', 'results@lab.example', 'x@other.example']) t.is(mayRefuse(set, m, r), mayRefuse(set, message(PHI), r));
+  t.false(mayRefuse(EMPTY_POLICY_SET, m, 'pat@gmail.com'), 'no rules: nobody is refused');
 });

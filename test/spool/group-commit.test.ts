@@ -1,0 +1,85 @@
+// The group committer on a real LMDB store: writes of one turn share a commit, in both ways of committing (on this
+// thread when one client is connected, through lmdb's writer thread when more are); a write that throws is rolled
+// back alone and its caller gets the error; delivery outcomes (lazy) ride in the next group or commit on their own.
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openStore, type Store } from '../../src/store.js';
+import { GroupCommitter } from '../../src/spool/group-commit.js';
+import { ROOT } from '../helpers/gateway.js';
+
+function fresh(): { store: Store; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'phigate-group-'));
+  return { store: openStore(dir), dir };
+}
+
+for (const [mode, clients] of [['one client: on this thread', 1], ['many clients: lmdb writer thread', 50]] as const) {
+  test(`${mode}: a throwing write is rolled back alone; the others of its group commit`, async (t) => {
+    const { store } = fresh();
+    const c = new GroupCommitter(store, 5, () => clients);
+    const results = await Promise.allSettled([
+      c.durable(() => { store.meta.put('a', 1); return 'a'; }),
+      c.durable(() => { store.meta.put('b', 2); throw new Error('boom'); }),
+      c.durable(() => { store.meta.put('c', 3); return 'c'; }),
+    ]);
+    t.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled']);
+    t.is((results[0] as PromiseFulfilledResult<string>).value, 'a');
+    t.is(((results[1] as PromiseRejectedResult).reason as Error).message, 'boom');
+    t.is(store.meta.get('a'), 1);
+    t.is(store.meta.get('b'), undefined, 'the throwing write left nothing behind');
+    t.is(store.meta.get('c'), 3);
+    await store.close();
+  });
+
+  test(`${mode}: a lone write that throws writes nothing and rejects`, async (t) => {
+    const { store } = fresh();
+    const c = new GroupCommitter(store, 5, () => clients);
+    await t.throwsAsync(c.durable(() => { store.meta.put('x', 1); store.meta.put('y', 2); throw new Error('half way'); }), { message: 'half way' });
+    t.is(store.meta.get('x'), undefined);
+    t.is(store.meta.get('y'), undefined);
+    await store.close();
+  });
+}
+
+test('a durable write is committed when it resolves: another process reads it', async (t) => {
+  const { store, dir } = fresh();
+  const c = new GroupCommitter(store, 5, () => 1);
+  await c.durable(() => store.meta.put('k', { v: 42 }));
+  const lmdb = join(ROOT, 'node_modules', 'lmdb', 'index.js');
+  const read = execFileSync(process.execPath, ['--input-type=module', '-e', `
+    import { open } from ${JSON.stringify(lmdb)};
+    const env = open({ path: ${JSON.stringify(join(dir, 'phigate.lmdb'))}, maxDbs: 16, readOnly: true });
+    process.stdout.write(JSON.stringify(env.openDB({ name: 'meta', encoding: 'json' }).get('k')));
+    await env.close();`], { encoding: 'utf8' });
+  t.deepEqual(JSON.parse(read), { v: 42 });
+  await store.close();
+});
+
+test('a lazy write rides in the next durable group, and commits on its own when none comes', async (t) => {
+  const { store } = fresh();
+  const c = new GroupCommitter(store, 200, () => 1);
+  let lazyDone = false;
+  const lazy = c.lazy(() => store.meta.put('outcome', 'delivered')).then(() => { lazyDone = true; });
+  await c.durable(() => store.meta.put('accepted', true));
+  t.is(store.meta.get('outcome'), 'delivered', 'committed with the durable group');
+  t.true(lazyDone, 'resolved with that group, not after its own 200 ms window');
+  await lazy;
+
+  const started = Date.now();
+  await c.lazy(() => store.meta.put('alone', 1));
+  t.true(Date.now() - started >= 150, 'alone, it waited for its window');
+  t.is(store.meta.get('alone'), 1);
+  await store.close();
+});
+
+test('flush commits what waits at once (shutdown)', async (t) => {
+  const { store } = fresh();
+  const c = new GroupCommitter(store, 60_000, () => 1);
+  const lazy = c.lazy(() => store.meta.put('late', 1));
+  await c.flush();
+  await lazy;
+  t.is(store.meta.get('late'), 1);
+  await store.close();
+});
