@@ -50,6 +50,7 @@ export function registerQueue(program: Command): void {
         print(`received:    ${new Date(e.receivedAt).toISOString()} via ${e.client.listener} from ${e.client.clientIp}${e.client.user ? ` (user ${e.client.user})` : ''}`);
         print(`sender:      ${e.sender || '<>'}`);
         print(`size:        ${e.size} bytes, sha256 ${e.sha256}`);
+        if (e.undecided) print('policy:      not decided yet (it is scanned and decided before its first delivery)');
         print('');
         print(table(['RECIPIENT', 'STATE', 'ATTEMPTS', 'NEXT ATTEMPT', 'LAST REPLY'], e.status.map((s) => [
           s.address, s.state, String(s.attempts),
