@@ -277,3 +277,15 @@ test('mayRefuse never reads the scan: a message that is not scanned yet gives th
   for (const r of ['pat@gmail.com', 'results@lab.example', 'x@other.example']) t.is(mayRefuse(set, m, r), mayRefuse(set, message(PHI), r));
   t.false(mayRefuse(EMPTY_POLICY_SET, m, 'pat@gmail.com'), 'no rules: nobody is refused');
 });
+
+test('mayRefuse skips every condition that reads the scan (findings, unscanned, scanFailed, attachment, phi)', (t) => {
+  const kinds = [
+    'findings: { any: [ssn] }', 'unscanned: true', 'scanFailed: true', 'attachment: { name: { endsWith: ".pdf" } }', 'phi: true',
+  ];
+  const rules = `rules:\n${kinds.map((k, i) => `  - id: r${i}\n    when:\n      ${k}\n      recipient: { domain: r${i}.example }\n    then:\n      reject: no\n`).join('')}`;
+  const { set } = setFrom({ '10-scan.yaml': rules });
+  const trap = new Proxy(scan(), { get: () => { throw new Error('the scan was read'); } });
+  const m = message(trap as ScanFacts);
+  kinds.forEach((_, i) => t.true(mayRefuse(set, m, `x@r${i}.example`), `rule r${i} may refuse`));
+  t.false(mayRefuse(set, m, 'x@elsewhere.example'));
+});
