@@ -17,6 +17,7 @@ import { policyMessage } from './policy/message.js';
 import { applyChanges, changesKey } from './transform/content.js';
 import { buildNotice } from './deliver/notice.js';
 import { takePassphrase } from './portal/passphrase.js';
+import { SCANNER_STOPPED } from './inspect/pool.js';
 import { appendInTxn } from './audit/append.js';
 import type { AuditInput } from './audit/record.js';
 import { DERIVED, getBytes, getEntry, isFinished, listEntries, newEntry, putInTxn, removeInTxn, updateInTxn } from './spool/spool.js';
@@ -301,6 +302,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const bytes = pre.plain();
     if (!bytes) return null;
     const scan = await deps.scan(Buffer.from(bytes), { background: true }); // a copy: the pool takes its buffer
+    // shutting down is not the message's fault: nothing is kept, and the next start scans it again
+    if (scan.reasons.includes(SCANNER_STOPPED)) throw new Error('the scanner stopped before this message was scanned; it is scanned at the next start');
     pre.writes.push(() => store.meta.put(SCAN_PREFIX + entry.queueId, scan));
     pre.events.push(scannedEvent(entry, scan));
     return { ...entry, scan };
@@ -369,8 +372,25 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     let plain: Buffer | undefined | null = null;
     const pre: PendingWrites = { created: [], writes: [], keepIfQueued: [], events: [], plain: () => (plain === null ? (plain = getBytes(store, queueId)) : plain) };
     const ins = await inspected(entry, pre);
-    if (ins && entry.undecided) {
-      if (decideQueued(ins, pre)) delete entry.undecided;
+    if (ins && entry.undecided && decideQueued(ins, pre)) {
+      delete entry.undecided;
+      // The decision (scan, routes, `scanned`/`policy` events, rule notices) is committed before anything is sent:
+      // it rides in the next group commit, ahead of an encrypted copy's synced commit and of this attempt's
+      // outcome, so the audit always reads scanned, policy, then the delivery; a crash before it lands means the
+      // message is decided (and sent) again, never sent without a recorded decision.
+      const decision = { writes: pre.writes.splice(0), events: pre.events.splice(0), created: pre.created.splice(0), entry: structuredClone(entry) };
+      void commits.lazy(() => {
+        for (const w of decision.writes) w();
+        for (const e of decision.events) appendInTxn(store, e);
+        for (const n of decision.created) {
+          putInTxn(store, newEntry(n.env, now), n.bytes);
+          for (const e of receivedEvents(n.env)) appendInTxn(store, e);
+        }
+        updateInTxn(store, decision.entry);
+      }).then(
+        () => { for (const n of decision.created) scheduler.schedule(n.env.queueId, now); },
+        (e: Error) => log.error({ queueId, err: e.message }, 'policy decision not written; it is made again at the next attempt'),
+      );
     }
     if (!ins || entry.undecided) {
       log.error({ queueId }, 'queue entry has no message bytes; recipients bounced');

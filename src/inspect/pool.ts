@@ -24,8 +24,13 @@ export interface ScanPoolOptions {
 }
 
 
+/** The reason a scan carries when the pool was closed under it: not the message's fault, scan it again later. */
+export const SCANNER_STOPPED = 'scanner stopped';
+
 export class ScanPool {
   private slots: Slot[] = [];
+  /** background scans waiting for an idle worker (they never queue inside one, so their time budget is their own) */
+  private waiting: (() => void)[] = [];
   private pending = new Map<number, Pending>();
   private nextId = 1;
   private closed = false;
@@ -56,6 +61,7 @@ export class ScanPool {
       clearTimeout(p.timer);
       slot.busy--;
       p.resolve(m.result ?? failedScan(`scanner error: ${m.error ?? 'unknown'}`, 0));
+      this.startWaiting();
     });
     const fail = (why: string) => {
       for (const [id, p] of this.pending) {
@@ -67,6 +73,7 @@ export class ScanPool {
       if (!this.closed) {
         const i = this.slots.indexOf(slot);
         if (i >= 0) this.slots[i] = this.spawn();
+        this.startWaiting();
       }
     };
     worker.on('error', (e) => fail(`scanner crashed: ${e.message}`));
@@ -80,11 +87,22 @@ export class ScanPool {
    * scan, so even a small message goes to a worker and leaves the caller's thread to the clients.
    */
   scan(bytes: Buffer, opts: { background?: boolean } = {}): Promise<ScanFacts> {
-    if (this.closed) return Promise.resolve(failedScan('scanner stopped', bytes.length));
+    if (this.closed) return Promise.resolve(failedScan(SCANNER_STOPPED, bytes.length));
     if (!opts.background && bytes.length <= this.inlineMax && simpleMessage(bytes)) {
       this.inlineDictionaries ??= withOrg(this.opts.dictionaryDir, this.org ?? NO_ORG_DETECTORS);
       return scanMessage(bytes, { dictionaries: this.inlineDictionaries, timeBudgetMs: this.timeoutMs }).catch((e: Error) => failedScan(`scanner error: ${e.message}`, bytes.length));
     }
+    if (opts.background && !this.slots.some((s) => s.busy === 0)) {
+      return new Promise<ScanFacts>((resolve) => this.waiting.push(() => resolve(this.closed ? failedScan(SCANNER_STOPPED, bytes.length) : this.inWorker(bytes))));
+    }
+    return this.inWorker(bytes);
+  }
+
+  private startWaiting(): void {
+    while (this.waiting.length && this.slots.some((s) => s.busy === 0)) this.waiting.shift()!();
+  }
+
+  private inWorker(bytes: Buffer): Promise<ScanFacts> {
     const slot = this.slots.reduce((a, b) => (b.busy < a.busy ? b : a));
     const id = this.nextId++;
     const size = bytes.length;
@@ -106,6 +124,11 @@ export class ScanPool {
     });
   }
 
+  /** Scans in each worker now, and background scans waiting for an idle one. */
+  load(): { inWorkers: number[]; waiting: number } {
+    return { inWorkers: this.slots.map((s) => s.busy), waiting: this.waiting.length };
+  }
+
   /** New organisation detectors for every worker (and for workers started later). */
   reload(org: OrgDetectors): void {
     this.org = org;
@@ -115,7 +138,8 @@ export class ScanPool {
 
   async close(): Promise<void> {
     this.closed = true;
-    for (const [id, p] of this.pending) { clearTimeout(p.timer); p.resolve(failedScan('scanner stopped', 0)); this.pending.delete(id); }
+    for (const [id, p] of this.pending) { clearTimeout(p.timer); p.resolve(failedScan(SCANNER_STOPPED, 0)); this.pending.delete(id); }
+    for (const run of this.waiting.splice(0)) run(); // each resolves as stopped
     await Promise.all(this.slots.map((s) => s.worker.terminate()));
   }
 }

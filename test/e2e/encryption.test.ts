@@ -181,6 +181,9 @@ test('PGP: a server without STARTTLS and a key in the store → PGP/MIME that gp
   t.is(delivered.length, 1);
   t.is(delivered[0]?.details['method'], 'pgp');
   t.true(names(evs).indexOf('encrypted') < names(evs).indexOf('delivered'), 'the encrypted copy is recorded before its delivery');
+  // decided after the 250 (no rule could refuse it), and still recorded in the order it happened
+  t.deepEqual(names(evs).slice(0, 4), ['received', 'queued', 'scanned', 'policy'], names(evs).join(','));
+  t.true(names(evs).indexOf('policy') < names(evs).indexOf('route-fallback'), 'the decision is recorded before the fallback and the copy');
   noPhiInAudit(t, gw);
 });
 

@@ -2,7 +2,7 @@
 import test from 'ava';
 import { scanMessage } from '../../src/inspect/scan.js';
 import { loadDictionaries } from '../../src/inspect/dictionary.js';
-import { ScanPool } from '../../src/inspect/pool.js';
+import { ScanPool, SCANNER_STOPPED } from '../../src/inspect/pool.js';
 
 const dictionaries = loadDictionaries();
 const raw = Buffer.from('From: a@clinic.example\r\nTo: b@example.org\r\nSubject: Lunch\r\nMessage-ID: <f1@clinic.example>\r\n\r\nSee you at noon in the cafeteria.\r\n');
@@ -30,6 +30,36 @@ test('the worker pool answers scans and fails closed once stopped', async (t) =>
   const after = await pool.scan(Buffer.from(raw));
   t.true(after.phi);
   t.is(after.reasons[0], 'scan-failed');
+});
+
+test('background scans wait for an idle worker: they never queue inside one, where their time budget would run', async (t) => {
+  const pool = new ScanPool({ size: 2, timeoutMs: 30_000 });
+  t.teardown(() => pool.close());
+  const big = Buffer.from(`${raw.toString('latin1')}${'The staff meeting moved to Tuesday, room 4. '.repeat(2000)}\r\n`, 'latin1');
+  const all = Promise.all(Array.from({ length: 40 }, () => pool.scan(Buffer.from(big), { background: true })));
+  let done = false;
+  void all.then(() => { done = true; });
+  let most = 0, waited = 0;
+  while (!done) {
+    const l = pool.load();
+    most = Math.max(most, ...l.inWorkers);
+    waited = Math.max(waited, l.waiting);
+    await new Promise((r) => setImmediate(r));
+  }
+  const results = await all;
+  t.is(most, 1, 'at most one scan in a worker at a time');
+  t.true(waited >= 30, `the others waited in the pool (${waited})`);
+  t.false(results.some((r) => r.phi || r.reasons[0] === 'scan-failed'));
+  t.is(pool.load().waiting, 0, 'nothing is left waiting');
+});
+
+test('closing the pool answers waiting background scans as stopped (the pipeline then keeps nothing)', async (t) => {
+  const pool = new ScanPool({ size: 1, timeoutMs: 30_000 });
+  const pending = Array.from({ length: 5 }, () => pool.scan(Buffer.from(raw), { background: true }));
+  await pool.close();
+  const results = await Promise.all(pending);
+  t.true(results.some((r) => r.reasons[1] === SCANNER_STOPPED));
+  for (const r of results) if (r.reasons[0] === 'scan-failed') t.is(r.reasons[1], SCANNER_STOPPED);
 });
 
 test('a worker that cannot answer in time gives scan-failed, and the pool goes on with a new worker', async (t) => {
