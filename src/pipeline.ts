@@ -85,6 +85,12 @@ export interface Pipeline {
   readonly scheduler: Scheduler;
 }
 
+/** Spools a message we made (a notice, DSN or portal mail) with its received/queued events, inside a write transaction. */
+function spoolMade(store: Store, made: { env: Received; bytes: Buffer }, now: number): void {
+  putInTxn(store, newEntry(made.env, now), made.bytes);
+  for (const e of receivedEvents(made.env)) appendInTxn(store, e);
+}
+
 function receivedEvents(env: Received): AuditInput[] {
   const base = { queueId: env.queueId, messageId: env.messageId, sender: env.sender, recipients: env.recipients };
   return [
@@ -223,13 +229,16 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const headersOnly = policyMessage(env, bytes, NOT_SCANNED_YET);
     if (env.recipients.every((r) => mayRefuse(set, headersOnly, r))) return acceptDecided(env, bytes, passphrase, set, now);
     const entry: Queued = { ...newEntry(env, env.receivedAt), undecided: true };
-    await commits.durable(() => {
-      putInTxn(store, entry, bytes);
-      if (passphrase) store.messages.put(DERIVED.passphrase + env.queueId, Buffer.from(passphrase, 'utf8'));
-      for (const e of receivedEvents(env)) appendInTxn(store, e);
-    });
+    await commits.durable(() => spoolAccepted(entry, bytes, passphrase));
     log.info({ queueId: env.queueId, listener: env.client.listener, recipients: env.recipients.length, size: env.size }, 'queued');
     scheduler.schedule(env.queueId, deps.now());
+  }
+
+  /** An accepted message, its passphrase and its received/queued events, inside a write transaction. */
+  function spoolAccepted(entry: Queued, bytes: Buffer, passphrase: string | null): void {
+    putInTxn(store, entry, bytes);
+    if (passphrase) store.messages.put(DERIVED.passphrase + entry.queueId, Buffer.from(passphrase, 'utf8'));
+    for (const e of receivedEvents(entry)) appendInTxn(store, e);
   }
 
   /** Scan and policy before the reply: a 550 when every recipient is refused, else spooled with the decisions. */
@@ -242,10 +251,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     if (decisions.every((d) => d.route.action === 'reject')) {
       const reasons = [...new Set(decisions.map((d) => d.route.reason ?? 'not allowed'))].join('; ');
       await commits.durable(() => {
-        for (const n of notices) {
-          putInTxn(store, newEntry(n.env, now), n.bytes);
-          for (const e of receivedEvents(n.env)) appendInTxn(store, e);
-        }
+        for (const n of notices) spoolMade(store, n, now);
         for (const e of decided) appendInTxn(store, e);
         appendInTxn(store, {
           event: 'rejected', queueId: env.queueId, messageId: env.messageId, sender: env.sender, recipients: env.recipients,
@@ -259,15 +265,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const entry = newEntry(env, env.receivedAt);
     applyDecisions(entry, decisions);
     await commits.durable(() => {
-      putInTxn(store, entry, bytes);
-      if (passphrase) store.messages.put(DERIVED.passphrase + env.queueId, Buffer.from(passphrase, 'utf8'));
+      spoolAccepted(entry, bytes, passphrase);
       store.meta.put(SCAN_PREFIX + env.queueId, scan);
-      for (const e of receivedEvents(env)) appendInTxn(store, e);
       for (const e of decided) appendInTxn(store, e);
-      for (const n of notices) {
-        putInTxn(store, newEntry(n.env, now), n.bytes);
-        for (const e of receivedEvents(n.env)) appendInTxn(store, e);
-      }
+      for (const n of notices) spoolMade(store, n, now);
     });
     log.info({ queueId: env.queueId, listener: env.client.listener, recipients: env.recipients.length, size: env.size, phi: scan.phi, policy: set.version }, 'queued');
     scheduler.schedule(env.queueId, deps.now());
@@ -276,17 +277,33 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   /**
    * The decision for a message queued undecided, made before its first delivery with the policy set in force
-   * then: routes on the entry, `policy` events and rule notices with the attempt's writes (its scan, made by
-   * `inspected`, is kept there too).
+   * then. It is committed before anything is sent (its scan and `scanned` event, which `inspected` left in `pre`,
+   * the routes, the `policy` events, rule notices): it rides in the next group commit, ahead of an encrypted
+   * copy's synced commit and of this attempt's outcome, so the audit reads scanned, policy, then the delivery; a
+   * crash before it lands means the message is decided (and sent) again, never sent without a recorded decision.
+   * False when the message's bytes are gone.
    */
-  function decideQueued(entry: Inspected, pre: PendingWrites): boolean {
+  function decideQueued(entry: Queued, ins: Inspected, pre: PendingWrites): boolean {
     const bytes = pre.plain();
     if (!bytes) return false;
     const set = deps.policy();
-    const decisions = evaluate(set, policyMessage(entry, bytes, entry.scan), entry.recipients);
+    const now = deps.now();
+    const decisions = evaluate(set, policyMessage(entry, bytes, ins.scan), entry.recipients);
     applyDecisions(entry, decisions);
-    pre.events.push(...decisions.map((d) => policyEvent(entry, d, set.version)));
-    pre.created.push(...ruleNotices(deps.config(), entry, decisions, deps.now()));
+    delete entry.undecided;
+    const scanWrites = pre.writes.splice(0);
+    const events = [...pre.events.splice(0), ...decisions.map((d) => policyEvent(entry, d, set.version))];
+    const notices = ruleNotices(deps.config(), entry, decisions, now);
+    const decided = structuredClone(entry);
+    void commits.lazy(() => {
+      for (const w of scanWrites) w();
+      for (const e of events) appendInTxn(store, e);
+      for (const n of notices) spoolMade(store, n, now);
+      updateInTxn(store, decided);
+    }).then(
+      () => { for (const n of notices) scheduler.schedule(n.env.queueId, now); },
+      (e: Error) => log.error({ queueId: entry.queueId, err: e.message }, 'policy decision not written; it is made again at the next attempt'),
+    );
     return true;
   }
 
@@ -372,26 +389,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     let plain: Buffer | undefined | null = null;
     const pre: PendingWrites = { created: [], writes: [], keepIfQueued: [], events: [], plain: () => (plain === null ? (plain = getBytes(store, queueId)) : plain) };
     const ins = await inspected(entry, pre);
-    if (ins && entry.undecided && decideQueued(ins, pre)) {
-      delete entry.undecided;
-      // The decision (scan, routes, `scanned`/`policy` events, rule notices) is committed before anything is sent:
-      // it rides in the next group commit, ahead of an encrypted copy's synced commit and of this attempt's
-      // outcome, so the audit always reads scanned, policy, then the delivery; a crash before it lands means the
-      // message is decided (and sent) again, never sent without a recorded decision.
-      const decision = { writes: pre.writes.splice(0), events: pre.events.splice(0), created: pre.created.splice(0), entry: structuredClone(entry) };
-      void commits.lazy(() => {
-        for (const w of decision.writes) w();
-        for (const e of decision.events) appendInTxn(store, e);
-        for (const n of decision.created) {
-          putInTxn(store, newEntry(n.env, now), n.bytes);
-          for (const e of receivedEvents(n.env)) appendInTxn(store, e);
-        }
-        updateInTxn(store, decision.entry);
-      }).then(
-        () => { for (const n of decision.created) scheduler.schedule(n.env.queueId, now); },
-        (e: Error) => log.error({ queueId, err: e.message }, 'policy decision not written; it is made again at the next attempt'),
-      );
-    }
+    if (ins && entry.undecided) decideQueued(entry, ins, pre);
     if (!ins || entry.undecided) {
       log.error({ queueId }, 'queue entry has no message bytes; recipients bounced');
       return finish(entry, due.map((s) => ({ address: s.address, outcome: 'bounced', reply: 'message bytes missing from the spool', reason: 'spool-missing' })), [], null, pre);
@@ -568,10 +566,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     await commits.lazy(() => {
       for (const w of pre.writes) w();
       if (!done) for (const w of pre.keepIfQueued) w();
-      for (const n of created) {
-        putInTxn(store, newEntry(n.env, now), n.bytes);
-        for (const e of receivedEvents(n.env)) appendInTxn(store, e);
-      }
+      for (const n of created) spoolMade(store, n, now);
       for (const e of events) appendInTxn(store, e);
       if (done) {
         removeInTxn(store, entry.queueId);
@@ -595,10 +590,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   async function submitInternal(to: string, messageId: string, bytes: Buffer): Promise<string> {
     const now = deps.now();
     const env = internalEnv(deps.config(), messageId, to, bytes, now);
-    await commits.durable(() => {
-      putInTxn(store, newEntry(env, now), bytes);
-      for (const e of receivedEvents(env)) appendInTxn(store, e);
-    });
+    await commits.durable(() => spoolMade(store, { env, bytes }, now));
     scheduler.schedule(env.queueId, now);
     return env.queueId;
   }

@@ -26,11 +26,10 @@ export interface CheckResult {
 
 export interface Check {
   key: string;
+  /** the test reads the scan; the others can be made on the envelope and headers alone (see mayRefuse) */
+  readsScan?: true;
   test(m: PolicyMessage, recipient: string): CheckResult;
 }
-
-/** The conditions that read the scan; the others can be tested on the envelope and headers alone. */
-export const SCAN_KEYS: ReadonlySet<string> = new Set(['phi', 'scanFailed', 'findings', 'unscanned', 'attachment']);
 
 export type TextTestSpec = string | { equals?: string; contains?: string; startsWith?: string; endsWith?: string; matches?: string; caseSensitive?: boolean };
 
@@ -65,6 +64,7 @@ function findingsCheck(spec: FindingsSpec): Check {
   const onlyMin = !any.length && !all.length && !none.length;
   return {
     key: 'findings',
+    readsScan: true,
     test(m) {
       const counts = typeCounts(m.scan);
       const has = (t: string) => (counts.get(t) ?? 0) >= min;
@@ -174,10 +174,10 @@ export function compileWhen(when: Record<string, any>, lists: Map<string, Addres
   for (const [key, spec] of Object.entries(when)) {
     switch (key) {
       case 'phi':
-        checks.push({ key, test: (m) => ({ ok: m.scan.phi === spec, why: `phi is ${m.scan.phi}${m.scan.phi === spec ? '' : ` (rule wants ${spec})`}` }) });
+        checks.push({ key, readsScan: true, test: (m) => ({ ok: m.scan.phi === spec, why: `phi is ${m.scan.phi}${m.scan.phi === spec ? '' : ` (rule wants ${spec})`}` }) });
         break;
       case 'scanFailed':
-        checks.push({ key, test: (m) => { const f = m.scan.reasons.includes('scan-failed'); return { ok: f === spec, why: f ? 'the scan failed' : 'the scan completed' }; } });
+        checks.push({ key, readsScan: true, test: (m) => { const f = m.scan.reasons.includes('scan-failed'); return { ok: f === spec, why: f ? 'the scan failed' : 'the scan completed' }; } });
         break;
       case 'findings':
         checks.push(findingsCheck(spec));
@@ -186,6 +186,7 @@ export function compileWhen(when: Record<string, any>, lists: Map<string, Addres
         const reasons: string[] | null = Array.isArray(spec) ? spec : null;
         checks.push({
           key,
+          readsScan: true,
           test: (m) => {
             const n = m.scan.unscanned.length;
             if (reasons) {
@@ -214,6 +215,7 @@ export function compileWhen(when: Record<string, any>, lists: Map<string, Addres
         const types = asList(spec.type);
         checks.push({
           key,
+          readsScan: true,
           test: (m) => {
             const atts = m.scan.attachments ?? [];
             const ok = atts.some((a) => (!name || name.test(a.name)) && (!types.length || types.some((p) => typeMatches(a.type, p))));

@@ -1,7 +1,7 @@
 // Owns policy evaluation: a pure function from a message and a policy set to one decision per recipient. The
 // first rule whose conditions all hold decides; with `explain`, the earlier rules that did not match say why.
 import type { Route } from '../envelope.js';
-import { SCAN_KEYS, type PolicyMessage } from './conditions.js';
+import type { PolicyMessage } from './conditions.js';
 import { defaultRoute, DEFAULT_RULE_ID, type CompiledRule, type PolicySet } from './rule-set.js';
 
 export interface RuleRef { id: string; description: string; file: string | null; line: number | null }
@@ -52,7 +52,7 @@ export function mayRefuse(set: PolicySet, m: PolicyMessage, recipient: string): 
     let fails = false;
     let needsScan = false;
     for (const c of rule.checks) {
-      if (SCAN_KEYS.has(c.key)) { needsScan = true; continue; }
+      if (c.readsScan) { needsScan = true; continue; }
       if (!c.test(m, recipient).ok) { fails = true; break; }
     }
     if (fails) continue;

@@ -64,6 +64,11 @@ test('queue list, show, retry and delete on a live gateway, each change audited 
   t.regex(show.stdout, /^b@example\.net\s+deferred\s+1\s+\S+/m);
   t.false(show.stdout.includes('Lab results'), 'no subject');
   t.false(show.stdout.replace('body-marker-7731@lab.test', '').includes('body-marker-7731'), 'no body');
+  t.false(show.stdout.includes('not decided yet'), 'tried once, so scanned and decided');
+  // a message queued before its scan and policy decision says so
+  await gw.store.queue.put(id2, { ...getEntry(gw.store, id2)!, undecided: true });
+  const undecided = await phigate(['queue', 'show', id2, '--config', d.configFile]);
+  t.regex(undecided.stdout, /^policy:\s+not decided yet \(it is scanned and decided before its first delivery\)$/m);
   const showJson = JSON.parse((await phigate(['queue', 'show', id, '--json', '--config', d.configFile])).stdout) as { queueId: string; status: unknown[] };
   t.is(showJson.queueId, id);
   t.is(showJson.status.length, 2);
