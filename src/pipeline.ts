@@ -140,6 +140,12 @@ function applyDecisions(entry: Queued, decisions: Decision[]): void {
   }
 }
 
+/**
+ * Commit windows (see GroupCommitter): an after-queue decision waits at most 5 ms for a group to ride in; delivery
+ * outcomes are committed together every 100 ms, or at once when 64 wait.
+ */
+const COMMIT_WINDOWS = { lazyMs: 5, batchMs: 100, maxBatch: 64 };
+
 /** Stands in for the scan while only the envelope and headers are tested (see mayRefuse). */
 const NOT_SCANNED_YET: ScanFacts = { phi: true, score: 0, reasons: ['not-scanned-yet'], findings: [], unscanned: [], scanMs: 0, bytesScanned: 0 };
 
@@ -201,9 +207,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const c = deps.config();
     return { heloName: c.outbound.heloName, connectTimeoutMs: c.outbound.connectTimeoutMs, extraCa: deps.extraCa(), maxPerHost: c.outbound.maxPerHost };
   });
-  // one commit per turn of the event loop; delivery outcomes ride along in the next one (or commit on their own
-  // after a few ms)
-  const commits = new GroupCommitter(store, 5, deps.openSessions ?? (() => 1));
+  // one commit per turn of the event loop for acceptances; delivery outcomes are committed in batches of their own
+  const commits = new GroupCommitter(store, COMMIT_WINDOWS, deps.openSessions ?? (() => 1));
+  // a message's outcome still waiting for its batch: its next attempt reads the queue entry only after it lands
+  const settling = new Map<string, Promise<void>>();
   const scheduler = new Scheduler({
     now: deps.now,
     maxConcurrency: cfg0.outbound.maxConcurrency,
@@ -380,6 +387,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   async function processEntry(queueId: string): Promise<void> {
+    await settling.get(queueId);
     const entry = getEntry(store, queueId);
     if (!entry) return;
     const c = deps.config();
@@ -562,8 +570,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       events.push({ event: 'notice-sent', ...base, recipients: tell.map((h) => h.status.address), details: { noticeQueueId: n.env.queueId, to: entry.sender, why: 'held' } });
     }
     const done = isFinished(updated);
-    // not waiting for the fsync: a crash before it means another attempt (at least once), never a loss
-    await commits.lazy(() => {
+    // Committed in the next batch of outcomes, not waited for here: the delivery slot is free for the next message
+    // at once. A crash before the batch lands means another attempt (at least once), never a loss.
+    const landed = commits.batched(() => {
       for (const w of pre.writes) w();
       if (!done) for (const w of pre.keepIfQueued) w();
       for (const n of created) spoolMade(store, n, now);
@@ -571,10 +580,18 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       if (done) {
         removeInTxn(store, entry.queueId);
       } else updateInTxn(store, updated);
+    }).then(() => {
+      for (const o of outcomes) log.info({ queueId: entry.queueId, outcome: status.find((s) => s.address === o.address)?.state, reason: o.reason }, 'delivery');
+      for (const n of created) scheduler.schedule(n.env.queueId, now);
+      if (!done) reschedule(updated);
+    }, (e: Error) => {
+      // the entry on disk is as before this attempt: it is made again
+      log.error({ queueId: entry.queueId, err: e.message }, 'delivery outcome not written; the message is tried again');
+      scheduler.schedule(entry.queueId, deps.now() + 60_000);
+    }).finally(() => {
+      if (settling.get(entry.queueId) === landed) settling.delete(entry.queueId);
     });
-    for (const o of outcomes) log.info({ queueId: entry.queueId, outcome: status.find((s) => s.address === o.address)?.state, reason: o.reason }, 'delivery');
-    for (const n of created) scheduler.schedule(n.env.queueId, now);
-    if (!done) reschedule(updated);
+    settling.set(entry.queueId, landed);
   }
 
   function reschedule(entry: Queued): void {

@@ -5,6 +5,36 @@ import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { TlsLevel } from '../config/schema.js';
 import { clientTlsOptions, mayRetryWithoutTls } from './tls-policy.js';
 import { isTlsFailure, type RemoteFailure } from './classify.js';
+import { stuffChunk } from './dot-stuff.js';
+
+export type DataStream = import('node:stream').Transform & { lastByte: number | false; inByteCount: number; outByteCount: number };
+type WithSendStream = SMTPConnection & { _createSendStream(callback: unknown): DataStream };
+
+/**
+ * nodemailer's SMTPConnection with its data escaping done by stuffChunk (same bytes, line breaks found with
+ * indexOf instead of a JavaScript loop over every byte: about 1 ms less per 100 KB on the gateway's one thread).
+ * Overrides the DataStream's _transform on each instance; nodemailer's _flush still writes the final dot.
+ */
+export class StuffingConnection extends (SMTPConnection as unknown as new (options: object) => WithSendStream) {
+  override _createSendStream(callback: unknown): DataStream {
+    return withStuffChunk(super._createSendStream(callback));
+  }
+}
+
+/** Makes one nodemailer DataStream escape with stuffChunk, keeping its counters and last byte as it does. */
+export function withStuffChunk<T extends DataStream>(stream: T): T {
+  stream._transform = (chunk: Buffer | string, _enc: BufferEncoding, done: (e?: Error | null) => void): void => {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    if (!buf.length) return done();
+    stream.inByteCount += buf.length;
+    const out = stuffChunk(buf, stream.lastByte);
+    stream.outByteCount += out.length;
+    stream.lastByte = buf[buf.length - 1]!;
+    stream.push(out);
+    done();
+  };
+  return stream;
+}
 
 export interface SessionFacts {
   ip: string;
@@ -45,7 +75,7 @@ function sessionFacts(conn: SMTPConnection, servername: string, ip: string): Ses
 
 function connectOnce(host: string, ip: string, port: number, level: TlsLevel, o: ClientOptions, forceClear: boolean, track: Set<SMTPConnection>): Promise<Session> {
   const t = clientTlsOptions(level, host, o.extraCa);
-  const conn = new SMTPConnection({
+  const conn: SMTPConnection = new StuffingConnection({
     host: ip,
     port,
     name: o.heloName,
@@ -140,30 +170,28 @@ export class SessionPool {
     }
   }
 
-  /** Returns a healthy session for reuse (after RSET) or closes it. */
+  /**
+   * Returns a session for reuse or closes it. Healthy means its last transaction was answered in full (the reply
+   * to the end of data): the server is back in its initial state then (RFC 5321 4.1.4), so, like Postfix and
+   * nodemailer's pool, no RSET is spent before the next MAIL FROM. Any other session is closed.
+   */
   release(s: Session, healthy: boolean): void {
     const done = () => this.freeSlot(s.key);
     if (!healthy || this.closed) {
       s.conn.close();
       return done();
     }
-    s.conn.reset((err) => {
-      if (err || this.closed) {
-        s.conn.close();
-        return done();
-      }
-      const list = this.idle.get(s.key) ?? [];
-      list.push(s);
-      this.idle.set(s.key, list);
-      s.idleTimer = setTimeout(() => {
-        const l = this.idle.get(s.key);
-        const i = l ? l.indexOf(s) : -1;
-        if (i >= 0) l!.splice(i, 1);
-        s.conn.quit();
-      }, this.o.idleMs ?? 5000);
-      s.idleTimer.unref();
-      done();
-    });
+    const list = this.idle.get(s.key) ?? [];
+    list.push(s);
+    this.idle.set(s.key, list);
+    s.idleTimer = setTimeout(() => {
+      const l = this.idle.get(s.key);
+      const i = l ? l.indexOf(s) : -1;
+      if (i >= 0) l!.splice(i, 1);
+      s.conn.quit();
+    }, this.o.idleMs ?? 5000);
+    s.idleTimer.unref();
+    done();
   }
 
   send(s: Session, sender: string, recipients: string[], bytes: Buffer): Promise<SMTPConnection.SentMessageInfo> {

@@ -6,55 +6,106 @@
 // - quiet (at most one SMTP client connected, one durable write waiting): a synchronous transaction on this
 //   thread. It blocks the event loop for the fsync but answers soonest: lmdb's asynchronous transactions hand the
 //   commit to a writer thread and back twice, which at one client costs more than the fsync itself.
-// - otherwise (more clients, or only delivery outcomes): lmdb's asynchronous transaction, whose writer thread does
-//   the fsync while this thread keeps serving the other clients; writes that arrive meanwhile form the next, larger
-//   group. (Measured: with 50 clients, synchronous commits kept this thread half its time in fsync.)
-// Writes that need not be synced at once (a delivery's outcome) wait up to `lazyMs` for the next group, so at low
-// concurrency a message costs one synced commit, not two; a crash before they land means a delivery is made
-// again (at least once), never a lost message.
+// - otherwise (more clients, or no durable write in the group): lmdb's asynchronous transaction, whose writer
+//   thread does the fsync while this thread keeps serving the other clients; writes that arrive meanwhile form the
+//   next, larger group. (Measured: with 50 clients, synchronous commits kept this thread half its time in fsync.)
+// Three kinds of write:
+// - durable (an accepted message): the next group; resolves once synced, so the 250 can be sent.
+// - lazy (an after-queue policy decision): rides in the next group of either kind, or commits within `lazyMs`.
+// - batched (a delivery's outcome): committed with other outcomes, in a group of their own, within `batchMs` or
+//   once `maxBatch` wait. Outcomes never ride with acceptances, so the synced commit a client waits for stays
+//   small, and one fsync covers many deliveries (Postfix does not sync a delivered message's removal at all).
+//   A crash before they land means those deliveries are made again (at least once), never a lost message.
+// Writes commit in the order they were asked for, except that durable and lazy writes go ahead of batched ones
+// waiting for their window; the writes of one message are asked for in order and keep it.
 import type { Store } from '../store.js';
 
-interface Job { writes: () => unknown; resolve: (value: unknown) => void; reject: (e: unknown) => void }
+type Kind = 'durable' | 'lazy' | 'batched';
+interface Job { kind: Kind; due: number; writes: () => unknown; resolve: (value: unknown) => void; reject: (e: unknown) => void }
+
+export interface CommitWindows {
+  /** how long a lazy write waits for a group to ride in */
+  lazyMs: number;
+  /** how long a batched write waits for others */
+  batchMs: number;
+  /** batched writes that make a group at once */
+  maxBatch: number;
+}
 
 export class GroupCommitter {
-  private durableJobs: Job[] = [];
-  private lazyJobs: Job[] = [];
+  private waiting: Job[] = [];
   private immediate: NodeJS.Immediate | null = null;
   private timer: NodeJS.Timeout | null = null;
+  private timerAt = Infinity;
   private running: Promise<void> | null = null;
 
   /** `clients`: SMTP clients connected now. */
-  constructor(private readonly store: Store, private readonly lazyMs: number, private readonly clients: () => number) {}
+  constructor(private readonly store: Store, private readonly windows: CommitWindows, private readonly clients: () => number) {}
 
   /** Runs `writes` in the next group commit; resolves with its result once that commit is synced to disk. */
   durable<T>(writes: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => {
-      this.durableJobs.push({ writes, resolve: resolve as (v: unknown) => void, reject });
-      this.immediate ??= setImmediate(() => void this.flush());
-    });
+    return new Promise<T>((resolve, reject) => this.ask('durable', 0, writes, resolve as (v: unknown) => void, reject));
   }
 
-  /** Runs `writes` in a group commit within `lazyMs`; resolves once committed (the sync may still be running). */
+  /** Runs `writes` in the next group commit, or within `lazyMs`; resolves once committed (the sync may still be running). */
   lazy(writes: () => void): Promise<void> {
-    return new Promise<void>((resolve, reject) => {
-      this.lazyJobs.push({ writes, resolve: () => resolve(), reject });
-      this.timer ??= setTimeout(() => void this.flush(), this.lazyMs);
-    });
+    return new Promise<void>((resolve, reject) => this.ask('lazy', this.windows.lazyMs, writes, () => resolve(), reject));
   }
 
-  /** Commits everything waiting now (the timers, and shutdown); resolves when it is on disk. */
-  async flush(): Promise<void> {
-    if (this.immediate) { clearImmediate(this.immediate); this.immediate = null; }
-    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
-    // one commit at a time: what arrives meanwhile is the next group
+  /** Runs `writes` in a group of batched writes within `batchMs`; resolves once committed (the sync may still be running). */
+  batched(writes: () => void): Promise<void> {
+    return new Promise<void>((resolve, reject) => this.ask('batched', this.windows.batchMs, writes, () => resolve(), reject));
+  }
+
+  private ask(kind: Kind, waitMs: number, writes: () => unknown, resolve: (value: unknown) => void, reject: (e: unknown) => void): void {
+    this.waiting.push({ kind, due: Date.now() + waitMs, writes, resolve, reject });
+    this.plan();
+  }
+
+  private batchedWaiting(): number {
+    let n = 0;
+    for (const j of this.waiting) if (j.kind === 'batched') n++;
+    return n;
+  }
+
+  /** Arms the next commit: at the next turn for durable writes or a full batch, else at the earliest window's end. */
+  private plan(): void {
+    if (!this.waiting.length) return;
+    if (this.waiting.some((j) => j.kind === 'durable') || this.batchedWaiting() >= this.windows.maxBatch) {
+      this.immediate ??= setImmediate(() => { this.immediate = null; void this.commitDue(); });
+      return;
+    }
+    const at = Math.min(...this.waiting.map((j) => j.due));
+    if (this.timer && this.timerAt <= at) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    this.timer = setTimeout(() => { this.timer = null; this.timerAt = Infinity; void this.commitDue(); }, Math.max(0, at - Date.now()));
+  }
+
+  /** Commits what is due now: durable and lazy writes, and batched ones when their window ended or the batch is full. */
+  private async commitDue(): Promise<void> {
     while (this.running) await this.running;
-    const jobs = [...this.lazyJobs, ...this.durableJobs]; // earlier deliveries' outcomes first: the audit keeps order
-    const durable = this.durableJobs.length;
-    const quiet = durable === 1 && this.clients() <= 1;
-    this.lazyJobs = [];
-    this.durableJobs = [];
+    const now = Date.now();
+    const full = this.batchedWaiting() >= this.windows.maxBatch;
+    const takeBatched = full || this.waiting.some((j) => j.kind === 'batched' && j.due <= now);
+    await this.run((j) => j.kind !== 'batched' || takeBatched);
+  }
+
+  /** Commits everything waiting now (shutdown); resolves when it is on disk. */
+  async flush(): Promise<void> {
+    while (this.running) await this.running;
+    await this.run(() => true);
+  }
+
+  private async run(take: (j: Job) => boolean): Promise<void> {
+    const jobs = this.waiting.filter(take);
+    this.waiting = this.waiting.filter((j) => !take(j));
+    if (this.timer) { clearTimeout(this.timer); this.timer = null; this.timerAt = Infinity; }
+    this.plan();
     if (!jobs.length) return;
-    const run = this.commit(jobs, quiet, durable > 0);
+    const durable = jobs.filter((j) => j.kind === 'durable').length;
+    // one commit at a time: what arrives meanwhile is the next group
+    const run = this.commit(jobs, durable === 1 && this.clients() <= 1, durable > 0);
     this.running = run;
     try {
       await run;

@@ -94,7 +94,15 @@ export function splitMultipart(raw: string): { contentType: string; parts: MimeP
   return { contentType: ct, parts };
 }
 
-export interface BrokenTlsServer { port: number; starttlsSeen: number; messages: { to: string[]; data: string }[]; close(): Promise<void> }
+export interface BrokenTlsServer {
+  port: number;
+  starttlsSeen: number;
+  /** connections accepted, and every command verb in the order received */
+  connections: number;
+  verbs: string[];
+  messages: { to: string[]; data: string }[];
+  close(): Promise<void>;
+}
 
 /**
  * A hand-written SMTP server that advertises STARTTLS, answers it with 220 and then sends clear-text junk
@@ -102,10 +110,11 @@ export interface BrokenTlsServer { port: number; starttlsSeen: number; messages:
  */
 export async function startBrokenTlsServer(): Promise<BrokenTlsServer> {
   const { createServer } = await import('node:net');
-  const state: BrokenTlsServer = { port: 0, starttlsSeen: 0, messages: [], close: async () => undefined };
+  const state: BrokenTlsServer = { port: 0, starttlsSeen: 0, connections: 0, verbs: [], messages: [], close: async () => undefined };
   const sockets = new Set<import('node:net').Socket>();
   const server = createServer((sock) => {
     sockets.add(sock);
+    state.connections++;
     sock.on('close', () => sockets.delete(sock));
     let buf = '';
     let inData = false;
@@ -131,6 +140,7 @@ export async function startBrokenTlsServer(): Promise<BrokenTlsServer> {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 2);
         const verb = line.slice(0, 4).toUpperCase();
+        state.verbs.push(verb);
         if (verb === 'EHLO') say('250-broken.test\r\n250-STARTTLS\r\n250 8BITMIME');
         else if (verb === 'HELO') say('250 broken.test');
         else if (verb === 'STAR') {

@@ -1,14 +1,17 @@
 // The group committer on a real LMDB store: writes of one turn share a commit, in both ways of committing (on this
 // thread when one client is connected, through lmdb's writer thread when more are); a write that throws is rolled
-// back alone and its caller gets the error; delivery outcomes (lazy) ride in the next group or commit on their own.
+// back alone and its caller gets the error; lazy writes ride in the next group or commit on their own; batched writes
+// (delivery outcomes) never ride with durable ones and commit together when their window ends or the batch is full.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openStore, type Store } from '../../src/store.js';
-import { GroupCommitter } from '../../src/spool/group-commit.js';
+import { GroupCommitter, type CommitWindows } from '../../src/spool/group-commit.js';
 import { ROOT } from '../helpers/gateway.js';
+
+const windows = (w: Partial<CommitWindows> = {}): CommitWindows => ({ lazyMs: 5, batchMs: 100, maxBatch: 64, ...w });
 
 function fresh(): { store: Store; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'phigate-group-'));
@@ -18,7 +21,7 @@ function fresh(): { store: Store; dir: string } {
 for (const [mode, clients] of [['one client: on this thread', 1], ['many clients: lmdb writer thread', 50]] as const) {
   test(`${mode}: a throwing write is rolled back alone; the others of its group commit`, async (t) => {
     const { store } = fresh();
-    const c = new GroupCommitter(store, 5, () => clients);
+    const c = new GroupCommitter(store, windows(), () => clients);
     const results = await Promise.allSettled([
       c.durable(() => { store.meta.put('a', 1); return 'a'; }),
       c.durable(() => { store.meta.put('b', 2); throw new Error('boom'); }),
@@ -35,7 +38,7 @@ for (const [mode, clients] of [['one client: on this thread', 1], ['many clients
 
   test(`${mode}: a lone write that throws writes nothing and rejects`, async (t) => {
     const { store } = fresh();
-    const c = new GroupCommitter(store, 5, () => clients);
+    const c = new GroupCommitter(store, windows(), () => clients);
     await t.throwsAsync(c.durable(() => { store.meta.put('x', 1); store.meta.put('y', 2); throw new Error('half way'); }), { message: 'half way' });
     t.is(store.meta.get('x'), undefined);
     t.is(store.meta.get('y'), undefined);
@@ -45,7 +48,7 @@ for (const [mode, clients] of [['one client: on this thread', 1], ['many clients
 
 test('a durable write is committed when it resolves: another process reads it', async (t) => {
   const { store, dir } = fresh();
-  const c = new GroupCommitter(store, 5, () => 1);
+  const c = new GroupCommitter(store, windows(), () => 1);
   await c.durable(() => store.meta.put('k', { v: 42 }));
   const lmdb = join(ROOT, 'node_modules', 'lmdb', 'index.js');
   const read = execFileSync(process.execPath, ['--input-type=module', '-e', `
@@ -59,7 +62,7 @@ test('a durable write is committed when it resolves: another process reads it', 
 
 test('a lazy write rides in the next durable group, and commits on its own when none comes', async (t) => {
   const { store } = fresh();
-  const c = new GroupCommitter(store, 200, () => 1);
+  const c = new GroupCommitter(store, windows({ lazyMs: 200 }), () => 1);
   let lazyDone = false;
   const lazy = c.lazy(() => store.meta.put('outcome', 'delivered')).then(() => { lazyDone = true; });
   await c.durable(() => store.meta.put('accepted', true));
@@ -76,10 +79,56 @@ test('a lazy write rides in the next durable group, and commits on its own when 
 
 test('flush commits what waits at once (shutdown)', async (t) => {
   const { store } = fresh();
-  const c = new GroupCommitter(store, 60_000, () => 1);
+  const c = new GroupCommitter(store, windows({ lazyMs: 60_000, batchMs: 60_000 }), () => 1);
   const lazy = c.lazy(() => store.meta.put('late', 1));
+  const batched = c.batched(() => store.meta.put('outcome', 1));
   await c.flush();
-  await lazy;
+  await Promise.all([lazy, batched]);
   t.is(store.meta.get('late'), 1);
+  t.is(store.meta.get('outcome'), 1);
+  await store.close();
+});
+
+test('a batched write does not ride with a durable group: it waits for its window, with the others of its batch', async (t) => {
+  const { store } = fresh();
+  const c = new GroupCommitter(store, windows({ batchMs: 2_000 }), () => 1); // longer than any fsync under load
+  const started = Date.now();
+  const landed: number[] = [];
+  const first = c.batched(() => store.meta.put('o1', 1)).then(() => landed.push(Date.now() - started));
+  await c.durable(() => store.meta.put('accepted', 1));
+  t.is(store.meta.get('o1'), undefined, 'the acceptance committed alone');
+  const second = c.batched(() => store.meta.put('o2', 2)).then(() => landed.push(Date.now() - started));
+  await Promise.all([first, second]);
+  t.is(store.meta.get('o1'), 1);
+  t.is(store.meta.get('o2'), 2);
+  t.true(landed.every((ms) => ms >= 1_900), `both waited for the first one's window (${landed.join(', ')} ms)`);
+  t.true(Math.abs(landed[0]! - landed[1]!) < 50, 'and landed in one commit');
+  await store.close();
+});
+
+test('a full batch commits at once, in the order the writes were asked for', async (t) => {
+  const { store } = fresh();
+  const c = new GroupCommitter(store, windows({ batchMs: 60_000, maxBatch: 3 }), () => 1);
+  const order: number[] = [];
+  const started = Date.now();
+  await Promise.all([1, 2, 3].map((i) => c.batched(() => { order.push(i); store.meta.put(`b${i}`, i); })));
+  t.true(Date.now() - started < 5_000, 'no waiting for the 60 s window');
+  t.deepEqual(order, [1, 2, 3]);
+  t.is(store.meta.get('b3'), 3);
+  await store.close();
+});
+
+test('a lazy write asked for after a batched one still rides with the next durable group', async (t) => {
+  const { store } = fresh();
+  const c = new GroupCommitter(store, windows({ lazyMs: 60_000, batchMs: 60_000 }), () => 1);
+  const batched = c.batched(() => store.meta.put('outcome', 1));
+  const lazy = c.lazy(() => store.meta.put('decision', 1));
+  await c.durable(() => store.meta.put('copy', 1));
+  await lazy;
+  t.is(store.meta.get('decision'), 1, 'the decision landed with (before) the durable write');
+  t.is(store.meta.get('outcome'), undefined, 'the outcome still waits for its batch');
+  await c.flush();
+  await batched;
+  t.is(store.meta.get('outcome'), 1);
   await store.close();
 });
