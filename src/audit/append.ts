@@ -1,9 +1,14 @@
 // Owns appending to the audit trail: records keyed by a monotonic sequence, chained by hash, with secondary
-// index entries (message id, queue id, sender, recipient, event, time) written in the same transaction.
+// index entries (message id, queue id, sender, recipient, event, time). The record and the head are written in
+// the caller's transaction; the index entries too, unless the caller defers them (an acceptance, whose synced
+// commit the client waits for): a deferred record is indexed by the next append that does not defer, or by
+// indexAuditTail. `audit-indexed` says through which record every index entry is written; queries read the
+// records after it directly, so a deferred record is never missing from an answer.
 import type { Store } from '../store.js';
 import { buildRecord, GENESIS, type AuditInput, type AuditRecord } from './record.js';
 
 const HEAD_KEY = 'audit-head';
+const INDEXED_KEY = 'audit-indexed';
 
 interface Head { seq: number; hash: string }
 
@@ -24,13 +29,44 @@ export function indexKeys(rec: AuditRecord): (string | number)[][] {
  * Appends inside the caller's write transaction (call from within store.env.transaction / transactionSync).
  * Never throws after its first put, so a transaction is never half-written by it.
  */
-export function appendInTxn(store: Store, input: AuditInput, now: Date = new Date()): AuditRecord {
+export function appendInTxn(store: Store, input: AuditInput, now: Date = new Date(), o: { deferIndex?: boolean } = {}): AuditRecord {
   const head = (store.meta.get(HEAD_KEY) as Head | undefined) ?? { seq: 0, hash: GENESIS };
   const rec = buildRecord(input, head.seq + 1, head.hash, now);
+  const indexed = indexedThrough(store, head.seq);
   store.audit.put(rec.seq, rec);
-  for (const k of indexKeys(rec)) store.auditIndex.put(k, 1);
   store.meta.put(HEAD_KEY, { seq: rec.seq, hash: rec.hash } satisfies Head);
+  if (o.deferIndex) {
+    // a trail written before deferring existed has no watermark: everything before this record is indexed
+    if (store.meta.get(INDEXED_KEY) === undefined) store.meta.put(INDEXED_KEY, indexed);
+    return rec;
+  }
+  if (indexed < head.seq) indexRange(store, indexed + 1, head.seq);
+  for (const k of indexKeys(rec)) store.auditIndex.put(k, 1);
+  if (store.meta.get(INDEXED_KEY) !== undefined) store.meta.put(INDEXED_KEY, rec.seq);
   return rec;
+}
+
+/** Through which record every index entry is written (all of them when no append was ever deferred). */
+export function indexedThrough(store: Store, headSeq: number = auditHead(store).seq): number {
+  const w = store.meta.get(INDEXED_KEY) as number | undefined;
+  return w === undefined ? headSeq : Math.min(w, headSeq);
+}
+
+function indexRange(store: Store, from: number, through: number): void {
+  for (let seq = from; seq <= through; seq++) {
+    const rec = store.audit.get(seq) as AuditRecord | undefined;
+    if (rec) for (const k of indexKeys(rec)) store.auditIndex.put(k, 1);
+  }
+}
+
+/** Writes the index entries of deferred records, inside the caller's write transaction; returns how many. */
+export function indexAuditTail(store: Store): number {
+  const head = auditHead(store).seq;
+  const from = indexedThrough(store, head) + 1;
+  if (from > head) return 0;
+  indexRange(store, from, head);
+  store.meta.put(INDEXED_KEY, head);
+  return head - from + 1;
 }
 
 /** Appends events in one durable transaction of their own (for events with no spool write beside them). */

@@ -1,7 +1,9 @@
 // Owns audit queries: filters by message id, queue id, recipient, sender, event and time, served from the
 // secondary indexes (the most selective one drives, the others filter), never a full scan when one is given.
+// Records appended since the indexes were last brought up to date (acceptances defer theirs, for at most a
+// moment) are read directly after the indexed ones.
 import type { Store } from '../store.js';
-import { INDEX } from './append.js';
+import { INDEX, indexedThrough, auditHead } from './append.js';
 import type { AuditRecord, AuditEventName } from './record.js';
 
 export interface AuditQuery {
@@ -62,6 +64,11 @@ export function queryAudit(store: Store, q: AuditQuery): AuditRecord[] {
     case 'time': seqs = seqsFrom(store, INDEX.time, 0, q.since?.getTime() ?? 0, q.until?.getTime() ?? Number.MAX_SAFE_INTEGER).sort((a, b) => a - b); break;
     case 'event': seqs = seqsFrom(store, INDEX.event, q.event!); break;
     default: seqs = store.audit.getKeys({ start: 1 }) as Iterable<number>;
+  }
+  if (p.index !== 'scan') {
+    const { seq: head } = auditHead(store);
+    const indexed = indexedThrough(store, head);
+    if (indexed < head) seqs = [...seqs, ...Array.from({ length: head - indexed }, (_, i) => indexed + 1 + i)];
   }
   const out: AuditRecord[] = [];
   for (const seq of seqs) {

@@ -97,6 +97,7 @@ export function registerAudit(program: Command): void {
         throw new PhigateError('AUDIT_CHAIN_BROKEN', `audit chain broken at record ${result.firstBad!.seq}: ${result.firstBad!.reason} (${result.records} records before it verify)`);
       }
       print(`audit chain ok: ${result.records} records, head seq ${result.headSeq} hash ${result.headHash}`);
+      if (result.unindexed) print(`${result.unindexed} newest record(s) not in the query indexes yet (the gateway adds them within a moment; queries read them directly)`);
       print('Keep the head hash outside this machine (ticket, email to your auditor): a later verify that shows it proves nothing before it changed.');
     });
 }
