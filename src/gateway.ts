@@ -13,6 +13,7 @@ import { ensureServerCert } from './listener/self-signed.js';
 import { ensureMasterKey, keyringCache } from './master-key.js';
 import { loadUsers, type Users } from './listener/users.js';
 import { Lockout } from './listener/lockout.js';
+import { lockDataDir, type DataLock } from './spool/data-lock.js';
 import { loadDkimKeys, type DkimKey } from './transform/dkim.js';
 import { ScanPool } from './inspect/pool.js';
 import { loadOrgDetectors, type OrgDetectors } from './inspect/org-detectors.js';
@@ -174,10 +175,22 @@ function checkTlsPair(key: Buffer, cert: Buffer, config: Config): void {
 }
 
 export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> {
-  let config = opts.config ?? loadConfig(opts.configFile);
+  const loaded = opts.config ?? loadConfig(opts.configFile);
+  mkdirSync(loaded.dataDir, { recursive: true, mode: 0o700 });
+  // one gateway per data directory, held until stop; a start that fails lets go of it
+  const lock = lockDataDir(loaded.dataDir);
+  try {
+    return await startLocked(opts, loaded, lock);
+  } catch (e) {
+    lock.release();
+    throw e;
+  }
+}
+
+async function startLocked(opts: GatewayOptions, loaded: Config, lock: DataLock): Promise<Gateway> {
+  let config = loaded;
   const log = opts.log ?? createLogger(config.logLevel);
   const now = opts.now ?? Date.now;
-  mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
   const tlsFiles = ensureServerCert(config.tls.cert, config.tls.key, config.hostname);
   if (tlsFiles.created) log.warn({ cert: config.tls.cert, key: config.tls.key }, 'no server certificate found: created a self-signed one; replace it with a certificate clients trust');
   checkTlsPair(tlsFiles.key, tlsFiles.cert, config);
@@ -375,6 +388,7 @@ export async function startGateway(opts: GatewayOptions = {}): Promise<Gateway> 
         await appendDurable(store, [{ event: 'admin', actor: 'system', details: { action: 'stop', pid: process.pid } }]);
       } catch { /* store may already be failing; nothing more to do */ }
       await store.close();
+      lock.release();
       log.info({}, 'stopped');
     },
   };
