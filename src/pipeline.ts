@@ -217,6 +217,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   const commits = new GroupCommitter(store, COMMIT_WINDOWS, deps.openSessions ?? (() => 1));
   // a message's outcome still waiting for its batch: its next attempt reads the queue entry only after it lands
   const settling = new Map<string, Promise<void>>();
+  // a message whose outcome could not be written is not tried again before this time (a rescan could otherwise
+  // send it again at once)
+  const notBefore = new Map<string, number>();
   const scheduler = new Scheduler({
     now: deps.now,
     maxConcurrency: cfg0.outbound.maxConcurrency,
@@ -408,6 +411,11 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   async function processEntry(queueId: string): Promise<void> {
     await settling.get(queueId);
+    const wait = notBefore.get(queueId);
+    if (wait !== undefined) {
+      if (wait > deps.now()) return scheduler.schedule(queueId, wait);
+      notBefore.delete(queueId);
+    }
     const entry = getEntry(store, queueId);
     if (!entry) return;
     const c = deps.config();
@@ -606,8 +614,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       if (!done) reschedule(updated);
     }, (e: Error) => {
       // the entry on disk is as before this attempt: it is made again
-      log.error({ queueId: entry.queueId, err: e.message }, 'delivery outcome not written; the message is tried again');
-      scheduler.schedule(entry.queueId, deps.now() + 60_000);
+      log.error({ queueId: entry.queueId, err: e.message }, 'delivery outcome not written; the message is tried again in a minute');
+      const at = deps.now() + 60_000;
+      notBefore.set(entry.queueId, at);
+      scheduler.schedule(entry.queueId, at);
     }).finally(() => {
       if (settling.get(entry.queueId) === landed) settling.delete(entry.queueId);
     });
@@ -647,7 +657,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
         pool.abortAll();
         await scheduler.stop(1000);
       }
-      await commits.flush();
+      // what a delivery still running after this would write is not written: it is made again after the restart
+      await commits.close();
       pool.closeAll();
     },
   };

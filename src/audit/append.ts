@@ -48,8 +48,19 @@ export function appendInTxn(store: Store, input: AuditInput, now: Date = new Dat
 
 /** Through which record every index entry is written (all of them when no append was ever deferred). */
 export function indexedThrough(store: Store, headSeq: number = auditHead(store).seq): number {
-  const w = store.meta.get(INDEXED_KEY) as number | undefined;
-  return w === undefined ? headSeq : Math.min(w, headSeq);
+  const w = store.meta.get(INDEXED_KEY) as unknown;
+  if (w === undefined) return headSeq;
+  // not covered by the hash chain: anything but a record number counts as "nothing indexed" (verify says so)
+  return watermarkValid(w, headSeq) ? (w as number) : 0;
+}
+
+/** Whether a stored watermark is a record number of this trail (absent counts as valid). */
+export function watermarkValid(w: unknown, headSeq: number): boolean {
+  return w === undefined || (Number.isSafeInteger(w) && (w as number) >= 0 && (w as number) <= headSeq);
+}
+
+export function storedWatermark(store: Store): unknown {
+  return store.meta.get(INDEXED_KEY);
 }
 
 function indexRange(store: Store, from: number, through: number): void {

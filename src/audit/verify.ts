@@ -3,7 +3,7 @@
 // head compared with the last record. Names the first bad record.
 import type { Store } from '../store.js';
 import { GENESIS, hashRecord, type AuditRecord } from './record.js';
-import { auditHead, indexedThrough, indexKeys, INDEX } from './append.js';
+import { auditHead, indexedThrough, indexKeys, INDEX, storedWatermark, watermarkValid } from './append.js';
 
 const INDEX_NAME = new Map<unknown, string>(Object.entries(INDEX).map(([name, prefix]) => [prefix, name]));
 
@@ -37,6 +37,9 @@ export function verifyAudit(store: Store): VerifyResult {
     count++;
   }
   const head = auditHead(store);
+  if (!watermarkValid(storedWatermark(store), head.seq)) {
+    return fail(head.seq, `the index watermark (audit-indexed) is not a record number of this trail: ${JSON.stringify(storedWatermark(store))}`);
+  }
   if (head.seq !== count || head.hash !== prevHash) {
     return fail(head.seq > count ? count + 1 : head.seq, `stored head (seq ${head.seq}) does not match the last record (seq ${count}): records were removed or added`);
   }

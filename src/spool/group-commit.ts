@@ -17,10 +17,12 @@
 //   small, and one fsync covers many deliveries (Postfix does not sync a delivered message's removal at all).
 //   A crash before they land means those deliveries are made again (at least once), never a lost message.
 // Writes commit in the order they were asked for, except that durable and lazy writes go ahead of batched ones
-// waiting for their window; the writes of one message are asked for in order and keep it.
+// (a group never mixes durable and batched writes); the writes of one message are asked for in order and keep it.
 import type { Store } from '../store.js';
 
 type Kind = 'durable' | 'lazy' | 'batched';
+
+export const COMMITTER_CLOSED = 'the gateway is shutting down: nothing more is written';
 interface Job { kind: Kind; due: number; writes: () => unknown; resolve: (value: unknown) => void; reject: (e: unknown) => void }
 
 export interface CommitWindows {
@@ -38,6 +40,7 @@ export class GroupCommitter {
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
   private running: Promise<void> | null = null;
+  private closed = false;
 
   /** `clients`: SMTP clients connected now. */
   constructor(private readonly store: Store, private readonly windows: CommitWindows, private readonly clients: () => number) {}
@@ -58,6 +61,7 @@ export class GroupCommitter {
   }
 
   private ask(kind: Kind, waitMs: number, writes: () => unknown, resolve: (value: unknown) => void, reject: (e: unknown) => void): void {
+    if (this.closed) return reject(new Error(COMMITTER_CLOSED));
     this.waiting.push({ kind, due: Date.now() + waitMs, writes, resolve, reject });
     this.plan();
   }
@@ -82,19 +86,34 @@ export class GroupCommitter {
     this.timer = setTimeout(() => { this.timer = null; this.timerAt = Infinity; void this.commitDue(); }, Math.max(0, at - Date.now()));
   }
 
-  /** Commits what is due now: durable and lazy writes, and batched ones when their window ended or the batch is full. */
+  /**
+   * Commits what is due now, in groups that never mix durable and batched writes: a batch whose window ended (or
+   * that is full) first, with the lazy writes, so a steady stream of acceptances cannot hold it back; else the
+   * durable writes with the lazy ones; else the lazy ones. What is left is planned again.
+   */
   private async commitDue(): Promise<void> {
     while (this.running) await this.running;
+    if (this.closed) return;
     const now = Date.now();
-    const full = this.batchedWaiting() >= this.windows.maxBatch;
-    const takeBatched = full || this.waiting.some((j) => j.kind === 'batched' && j.due <= now);
-    await this.run((j) => j.kind !== 'batched' || takeBatched);
+    const batchReady = this.batchedWaiting() >= this.windows.maxBatch || this.waiting.some((j) => j.kind === 'batched' && j.due <= now);
+    if (batchReady) return this.run((j) => j.kind !== 'durable');
+    if (this.waiting.some((j) => j.kind === 'durable')) return this.run((j) => j.kind !== 'batched');
+    return this.run((j) => j.kind === 'lazy');
   }
 
-  /** Commits everything waiting now (shutdown); resolves when it is on disk. */
+  /** Commits everything waiting now; resolves when it is on disk. */
   async flush(): Promise<void> {
     while (this.running) await this.running;
     await this.run(() => true);
+  }
+
+  /** Shutdown: commits what waits, then refuses new writes (the store is about to close). */
+  async close(): Promise<void> {
+    await this.flush();
+    this.closed = true;
+    if (this.timer) { clearTimeout(this.timer); this.timer = null; }
+    if (this.immediate) { clearImmediate(this.immediate); this.immediate = null; }
+    for (const j of this.waiting.splice(0)) j.reject(new Error(COMMITTER_CLOSED));
   }
 
   private async run(take: (j: Job) => boolean): Promise<void> {

@@ -49,4 +49,12 @@ test('indexAuditTail indexes what waits; a removed entry of an indexed record is
   store.meta.putSync('audit-indexed', 0);
   const found = queryAudit(store, { messageId: 'deferred-2' });
   t.deepEqual(found.map((r: AuditRecord) => r.seq), [recs[1]!.seq]);
+  // and a watermark that is no record number is named by verify, while queries still read every record
+  for (const bad of ['3', -5, 1e12, { seq: 3 }]) {
+    store.meta.putSync('audit-indexed', bad);
+    const v = verifyAudit(store);
+    t.false(v.ok, `watermark ${JSON.stringify(bad)}`);
+    t.regex(v.firstBad!.reason, /index watermark/);
+    t.deepEqual(queryAudit(store, { messageId: 'deferred-2' }).map((r: AuditRecord) => r.seq), [recs[1]!.seq]);
+  }
 });

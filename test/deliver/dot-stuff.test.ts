@@ -40,9 +40,11 @@ test('same output as nodemailer over random inputs and chunkings', async (t) => 
       chunks.push(bytes.subarray(p, p + k));
       p += k;
     }
-    const want = await run(new NodemailerDataStream(), chunks);
-    const got = await run(withStuffChunk(new NodemailerDataStream()), chunks);
-    if (!got.equals(want)) {
+    const ref = new NodemailerDataStream();
+    const ours = withStuffChunk(new NodemailerDataStream());
+    const want = await run(ref, chunks);
+    const got = await run(ours, chunks);
+    if (!got.equals(want) || ours.outByteCount !== ref.outByteCount || ours.inByteCount !== ref.inByteCount) {
       t.fail(`case ${n}: ${JSON.stringify(bytes.toString('latin1'))} in ${chunks.length} chunks: ${JSON.stringify(got.toString('latin1'))} != ${JSON.stringify(want.toString('latin1'))}`);
       return;
     }

@@ -3,7 +3,8 @@
 // another process, is taken over; a stopped gateway lets go of it.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { lockDataDir, LOCK_FILE } from '../../src/spool/data-lock.js';
@@ -16,7 +17,7 @@ test('a second lock is refused until the first is released', (t) => {
   const first = lockDataDir(dir);
   const e = t.throws(() => lockDataDir(dir), { instanceOf: PhigateError });
   t.is((e as PhigateError).code, 'DATA_DIR_IN_USE');
-  t.regex(e!.message, new RegExp(`in use by a running phigate \\(pid ${process.pid}\\)`));
+  t.regex(e!.message, new RegExp(`in use: a running phigate \\(pid ${process.pid}\\) holds it`));
   first.release();
   t.false(existsSync(join(dir, LOCK_FILE)));
   lockDataDir(dir).release();
@@ -32,7 +33,16 @@ test('a lock left by a process that is gone, or by a pid now used by another pro
   // our own pid, but not our start time: the pid was reused
   writeFileSync(join(dir, LOCK_FILE), `${process.pid} 1\n`);
   lockDataDir(dir).release();
-  t.pass();
+  t.deepEqual(readdirSync(dir), [], 'nothing left behind: no lock, no file set aside');
+});
+
+test('a lock of a live process without a known start time, or written on another host, is not taken over', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'phigate-lock-'));
+  writeFileSync(join(dir, LOCK_FILE), `${process.pid} ? ${hostname()}\n`);
+  t.throws(() => lockDataDir(dir), { message: /a running phigate \(pid \d+\) holds it/ });
+  writeFileSync(join(dir, LOCK_FILE), `1 12345 another-host.example\n`);
+  t.throws(() => lockDataDir(dir), { message: /on host another-host\.example; if no gateway runs there any more, remove the file/ });
+  t.deepEqual(readdirSync(dir), [LOCK_FILE], 'the file stays; nothing set aside is left');
 });
 
 test('phigate start on a data directory in use exits with one line naming the running gateway; after its stop it starts', async (t) => {
@@ -41,7 +51,7 @@ test('phigate start on a data directory in use exits with one line naming the ru
   const running = await startChildGateway(t, d.configFile, relay);
   const second = await runCli(['start', '--config', d.configFile]);
   t.not(second.code, 0);
-  t.regex(second.stderr, new RegExp(`in use by a running phigate \\(pid ${running.pid}\\)`));
+  t.regex(second.stderr, new RegExp(`in use: a running phigate \\(pid ${running.pid}\\) holds it`));
   t.is(second.stderr.trim().split('\n').length, 1, 'one line, no stack trace');
   process.kill(running.pid, 'SIGTERM');
   await new Promise((r) => running.child.once('exit', r));

@@ -132,3 +132,52 @@ test('a lazy write asked for after a batched one still rides with the next durab
   t.is(store.meta.get('outcome'), 1);
   await store.close();
 });
+
+test('groups never mix durable and batched writes, even when a batch is due while acceptances keep arriving', async (t) => {
+  const { store } = fresh();
+  // each top-level transaction is one group: record which writes ran in it
+  const groups: string[][] = [];
+  let depth = 0;
+  const env = store.env as unknown as Record<string, (...a: any[]) => any>;
+  const sync = env['transactionSync']!.bind(store.env);
+  const async = env['transaction']!.bind(store.env);
+  env['transactionSync'] = (fn: () => unknown, flags?: number) => {
+    if (depth === 0) groups.push([]);
+    depth++;
+    try { return sync(fn, flags); } finally { depth--; }
+  };
+  env['transaction'] = (fn: () => unknown) => async(() => {
+    groups.push([]);
+    depth++;
+    try { return fn(); } finally { depth--; }
+  });
+  const mark = (name: string) => () => { groups[groups.length - 1]!.push(name); store.meta.put(name, 1); };
+  for (const clients of [1, 50]) {
+    groups.length = 0;
+    const c = new GroupCommitter(store, windows({ batchMs: 30 }), () => clients);
+    const outcomes = [1, 2, 3].map((i) => c.batched(mark(`o${i}-${clients}`)));
+    // acceptances one after another across the batch's window
+    for (let i = 0; i < 12; i++) {
+      await c.durable(mark(`a${i}-${clients}`));
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await Promise.all(outcomes);
+    const mixed = groups.filter((g) => g.some((n) => n.startsWith('a')) && g.some((n) => n.startsWith('o')));
+    t.deepEqual(mixed, [], `${clients} client(s): ${JSON.stringify(groups)}`);
+    t.true(groups.some((g) => g.length === 3 && g.every((n) => n.startsWith('o'))), 'the three outcomes landed in one group of their own');
+  }
+  await store.close();
+});
+
+test('after close, writes are refused and nothing waits', async (t) => {
+  const { store } = fresh();
+  const c = new GroupCommitter(store, windows({ batchMs: 60_000 }), () => 1);
+  const waiting = c.batched(() => store.meta.put('last', 1));
+  await c.close();
+  await waiting;
+  t.is(store.meta.get('last'), 1, 'what waited was committed by close');
+  await t.throwsAsync(c.batched(() => store.meta.put('late', 1)), { message: /shutting down/ });
+  await t.throwsAsync(c.durable(() => store.meta.put('late', 1)), { message: /shutting down/ });
+  t.is(store.meta.get('late'), undefined);
+  await store.close();
+});
