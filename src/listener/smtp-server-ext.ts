@@ -4,10 +4,12 @@
 // 2. enhanced status codes: smtp-server derives the RFC 3463 code from the basic one (a 550 policy refusal would
 //    read 5.1.1). A reply text that starts with its own enhanced code ("5.7.1 ...") keeps that code.
 // 3. no AUTH keyword in a cleartext EHLO where passwords are accepted only over TLS.
+// 4. the data-mode parser step that finds dot-started lines with indexOf (./data-feed.ts).
 // All override methods of smtp-server 3.21.x's SMTPConnection; test/listener pins the behaviour.
 import { SMTPServer, type SMTPServerOptions } from 'smtp-server';
 import { SMTPConnection } from 'smtp-server/lib/smtp-connection.js';
 import { splitEnhanced, rewriteBuiltin, REPLIES } from '../smtp-reply.js';
+import { feedDataStream, type DataParser } from './data-feed.js';
 
 export interface ExtOptions extends SMTPServerOptions {
   greetingDelayMs?: number;
@@ -28,6 +30,13 @@ class PhigateConnection extends (SMTPConnection as unknown as new (...a: any[]) 
       if (delay <= 0) return this.connectionReady();
       setTimeout(() => this.connectionReady(), delay).unref();
     });
+  }
+
+  // each parser (one per connection, and a new one after STARTTLS) gets the faster data-mode step
+  override _createParser(): ReturnType<SMTPConnection['_createParser']> {
+    const parser = super._createParser();
+    (parser as unknown as DataParser)._feedDataStream = feedDataStream;
+    return parser;
   }
 
   private hideAuthKeyword = false;
