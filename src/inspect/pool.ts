@@ -84,11 +84,13 @@ export class ScanPool {
   /**
    * Never rejects: a scan that cannot be made is reported as PHI (fail closed). Takes ownership of `bytes`:
    * a buffer that owns its memory is moved to the worker, not copied. `background`: no client waits for this
-   * scan, so even a small message goes to a worker and leaves the caller's thread to the clients.
+   * scan; one that goes to a worker waits for an idle one. A small plain-text message is scanned here either
+   * way: the hand-off to a thread and back costs more CPU than the scan (measured: 1 KB messages, 15% less
+   * CPU per message and 5-40% more throughput at 1, 10 and 50 clients on two cores).
    */
   scan(bytes: Buffer, opts: { background?: boolean } = {}): Promise<ScanFacts> {
     if (this.closed) return Promise.resolve(failedScan(SCANNER_STOPPED, bytes.length));
-    if (!opts.background && bytes.length <= this.inlineMax && simpleMessage(bytes)) {
+    if (bytes.length <= this.inlineMax && simpleMessage(bytes)) {
       this.inlineDictionaries ??= withOrg(this.opts.dictionaryDir, this.org ?? NO_ORG_DETECTORS);
       return scanMessage(bytes, { dictionaries: this.inlineDictionaries, timeBudgetMs: this.timeoutMs }).catch((e: Error) => failedScan(`scanner error: ${e.message}`, bytes.length));
     }

@@ -195,7 +195,11 @@ test('an encrypt route with no usable method (portal only) is held too, and quar
   t.deepEqual([m.from, m.to], ['ehr@clinic.test', ['patient@example.org']]);
   t.regex(m.bytes.toString(), /portal-body-3310/);
   t.truthy(m.tlsProtocol, 'over TLS');
-  const delivered = (await auditJson(d.configFile, ['--queue-id', id])).find((e) => e.event === 'delivered');
-  t.truthy(delivered);
+  // the outcome is committed in the batch after the send (within about 100 ms)
+  let delivered: Awaited<ReturnType<typeof auditJson>>[number] | undefined;
+  for (const end = Date.now() + 10_000; !delivered && Date.now() < end; await sleep(100)) {
+    delivered = (await auditJson(d.configFile, ['--queue-id', id])).find((e) => e.event === 'delivered');
+  }
+  t.truthy(delivered, 'the delivered event');
   t.is(delivered?.details['tlsVerified'], true);
 });

@@ -6,6 +6,8 @@ import { ScanPool, SCANNER_STOPPED } from '../../src/inspect/pool.js';
 
 const dictionaries = loadDictionaries();
 const raw = Buffer.from('From: a@clinic.example\r\nTo: b@example.org\r\nSubject: Lunch\r\nMessage-ID: <f1@clinic.example>\r\n\r\nSee you at noon in the cafeteria.\r\n');
+// over the pool's inline limit (16 KB), so it is always scanned in a worker
+const big = Buffer.from(`${raw.toString('latin1')}${'The staff meeting moved to Tuesday, room 4. '.repeat(2000)}\r\n`, 'latin1');
 
 test('past the text budget the verdict is PHI with reason scan-failed', async (t) => {
   const ok = await scanMessage(raw, { dictionaries });
@@ -35,7 +37,6 @@ test('the worker pool answers scans and fails closed once stopped', async (t) =>
 test('background scans wait for an idle worker: they never queue inside one, where their time budget would run', async (t) => {
   const pool = new ScanPool({ size: 2, timeoutMs: 30_000 });
   t.teardown(() => pool.close());
-  const big = Buffer.from(`${raw.toString('latin1')}${'The staff meeting moved to Tuesday, room 4. '.repeat(2000)}\r\n`, 'latin1');
   const all = Promise.all(Array.from({ length: 40 }, () => pool.scan(Buffer.from(big), { background: true })));
   let done = false;
   void all.then(() => { done = true; });
@@ -55,7 +56,7 @@ test('background scans wait for an idle worker: they never queue inside one, whe
 
 test('closing the pool answers waiting background scans as stopped (the pipeline then keeps nothing)', async (t) => {
   const pool = new ScanPool({ size: 1, timeoutMs: 30_000 });
-  const pending = Array.from({ length: 5 }, () => pool.scan(Buffer.from(raw), { background: true }));
+  const pending = Array.from({ length: 5 }, () => pool.scan(Buffer.from(big), { background: true }));
   await pool.close();
   const results = await Promise.all(pending);
   t.true(results.some((r) => r.reasons[1] === SCANNER_STOPPED));
@@ -90,4 +91,17 @@ test('in the gateway, a scan past inspect.timeBudget is audited as PHI with reas
   t.truthy(e, 'a scanned event was written');
   t.is(e!.details['phi'], true);
   t.deepEqual((e!.details['reasons'] as string[]).slice(0, 2), ['scan-failed', 'time budget exceeded']);
+});
+
+test('a small plain-text message is scanned in the caller\'s thread, a background scan too; a larger one goes to a worker', async (t) => {
+  const pool = new ScanPool({ size: 1, timeoutMs: 30_000 });
+  t.teardown(() => pool.close());
+  let seen = 0;
+  const all = [pool.scan(Buffer.from(raw), { background: true }), pool.scan(Buffer.from(raw))];
+  seen = Math.max(seen, ...pool.load().inWorkers);
+  t.is(seen, 0, 'nothing was handed to a worker');
+  for (const r of await Promise.all(all)) t.false(r.phi);
+  const inWorker = pool.scan(Buffer.from(big), { background: true });
+  t.is(pool.load().inWorkers[0], 1, 'the large one is in the worker');
+  t.false((await inWorker).phi);
 });
