@@ -614,7 +614,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       if (!done) reschedule(updated);
     }, (e: Error) => {
       // the entry on disk is as before this attempt: it is made again
-      log.error({ queueId: entry.queueId, err: e.message }, 'delivery outcome not written; the message is tried again in a minute');
+      log.error({ queueId: entry.queueId, err: e.message }, 'delivery outcome not written; the message is tried again (in a minute, or at the next start)');
       const at = deps.now() + 60_000;
       notBefore.set(entry.queueId, at);
       scheduler.schedule(entry.queueId, at);

@@ -32,17 +32,17 @@ export function indexKeys(rec: AuditRecord): (string | number)[][] {
 export function appendInTxn(store: Store, input: AuditInput, now: Date = new Date(), o: { deferIndex?: boolean } = {}): AuditRecord {
   const head = (store.meta.get(HEAD_KEY) as Head | undefined) ?? { seq: 0, hash: GENESIS };
   const rec = buildRecord(input, head.seq + 1, head.hash, now);
-  const indexed = indexedThrough(store, head.seq);
+  // no watermark yet: no append was ever deferred, so every record before this one is indexed
+  const watermarked = store.meta.get(INDEXED_KEY) !== undefined;
   store.audit.put(rec.seq, rec);
   store.meta.put(HEAD_KEY, { seq: rec.seq, hash: rec.hash } satisfies Head);
   if (o.deferIndex) {
-    // a trail written before deferring existed has no watermark: everything before this record is indexed
-    if (store.meta.get(INDEXED_KEY) === undefined) store.meta.put(INDEXED_KEY, indexed);
-    return rec;
+    if (!watermarked) store.meta.put(INDEXED_KEY, head.seq);
+  } else if (watermarked) {
+    indexAuditTail(store); // the deferred records before this one, and this one
+  } else {
+    for (const k of indexKeys(rec)) store.auditIndex.put(k, 1);
   }
-  if (indexed < head.seq) indexRange(store, indexed + 1, head.seq);
-  for (const k of indexKeys(rec)) store.auditIndex.put(k, 1);
-  if (store.meta.get(INDEXED_KEY) !== undefined) store.meta.put(INDEXED_KEY, rec.seq);
   return rec;
 }
 

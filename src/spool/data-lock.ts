@@ -38,8 +38,8 @@ export interface DataLock {
   release(): void;
 }
 
-function inUse(dataDir: string, file: string, why: string): PhigateError {
-  return new PhigateError('DATA_DIR_IN_USE', `the data directory ${dataDir} is in use: ${why}`, { cause: file });
+function inUse(dataDir: string, why: string): PhigateError {
+  return new PhigateError('DATA_DIR_IN_USE', `the data directory ${dataDir} is in use: ${why}`);
 }
 
 /** Why the lock file's owner still holds it, or null when the file is stale. */
@@ -62,12 +62,12 @@ export function lockDataDir(dataDir: string): DataLock {
         linkSync(aside, file);
         return { release: () => { try { if (readFileSync(file, 'utf8') === mine) unlinkSync(file); } catch { /* gone */ } } };
       } catch (e) {
-        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw inUse(dataDir, file, `cannot create ${file}: ${(e as Error).message}`);
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw inUse(dataDir, `cannot create ${file}: ${(e as Error).message}`);
       }
       let seen = '';
       try { seen = readFileSync(file, 'utf8'); } catch { continue; /* removed meanwhile: try again */ }
       const why = holder(seen);
-      if (why) throw inUse(dataDir, file, why);
+      if (why) throw inUse(dataDir, why);
       // stale: move it aside, and take over only if what was moved is what was judged
       const stale = `${file}.stale.${randomBytes(6).toString('hex')}`;
       try { renameSync(file, stale); } catch { continue; }
@@ -76,11 +76,11 @@ export function lockDataDir(dataDir: string): DataLock {
         // another gateway's fresh lock was moved: put it back and let it win
         try { linkSync(stale, file); } catch { /* it re-created one */ }
         unlinkSync(stale);
-        throw inUse(dataDir, file, holder(moved) ?? 'another gateway is starting on it');
+        throw inUse(dataDir, holder(moved) ?? 'another gateway is starting on it');
       }
       unlinkSync(stale);
     }
-    throw inUse(dataDir, file, `${file} keeps changing: another gateway is starting on it`);
+    throw inUse(dataDir, `${file} keeps changing: another gateway is starting on it`);
   } finally {
     try { unlinkSync(aside); } catch { /* already gone */ }
   }

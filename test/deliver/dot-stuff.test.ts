@@ -2,6 +2,7 @@
 // LF made CRLF, a dot after a bare CR stuffed against SMTP smuggling) over any input cut into any chunks, and the
 // connection class that uses it carries a message with dot lines to a real SMTP server unchanged.
 import test from 'ava';
+import { prng, randomChunks } from '../helpers/random.js';
 import { stuffChunk } from '../../src/deliver/dot-stuff.js';
 import { StuffingConnection, withStuffChunk, type DataStream } from '../../src/deliver/client.js';
 import { startSink } from '../helpers/sink.js';
@@ -20,13 +21,6 @@ function run(stream: DataStream, chunks: Buffer[]): Promise<Buffer> {
   });
 }
 
-/** A small seeded generator, so a failing case can be replayed. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed / 0x80000000;
-  };
-}
 
 test('same output as nodemailer over random inputs and chunkings', async (t) => {
   const rnd = prng(20261129);
@@ -34,12 +28,7 @@ test('same output as nodemailer over random inputs and chunkings', async (t) => 
   for (let n = 0; n < 3000; n++) {
     const len = Math.floor(rnd() * 60);
     const bytes = Buffer.from(Array.from({ length: len }, () => alphabet[Math.floor(rnd() * alphabet.length)]!));
-    const chunks: Buffer[] = [];
-    for (let p = 0; p < len;) {
-      const k = 1 + Math.floor(rnd() * 9);
-      chunks.push(bytes.subarray(p, p + k));
-      p += k;
-    }
+    const chunks = randomChunks(bytes, rnd, 9);
     const ref = new NodemailerDataStream();
     const ours = withStuffChunk(new NodemailerDataStream());
     const want = await run(ref, chunks);

@@ -3,6 +3,7 @@
 // same byte count and the same commands after the end of data; and a gateway built with it receives a message
 // with dot-stuffed lines unchanged.
 import test from 'ava';
+import { prng, randomChunks } from '../helpers/random.js';
 import { SMTPStream } from 'smtp-server/lib/smtp-stream.js';
 import { feedDataStream, type DataParser } from '../../src/listener/data-feed.js';
 
@@ -27,12 +28,6 @@ function parse(chunks: Buffer[], fast: boolean): Promise<Parsed> {
   });
 }
 
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-    return seed / 0x80000000;
-  };
-}
 
 test('same bytes, byte count and following commands as smtp-server over random data and chunkings', async (t) => {
   const rnd = prng(29112026);
@@ -43,12 +38,7 @@ test('same bytes, byte count and following commands as smtp-server over random d
     for (let k = 0; k < parts; k++) text += pieces[Math.floor(rnd() * pieces.length)];
     if (rnd() < 0.8) text += '\r\n.\r\nNOOP\r\nQUIT\r\n';
     const bytes = Buffer.from(text, 'latin1');
-    const chunks: Buffer[] = [];
-    for (let p = 0; p < bytes.length;) {
-      const k = 1 + Math.floor(rnd() * 12);
-      chunks.push(bytes.subarray(p, p + k));
-      p += k;
-    }
+    const chunks = randomChunks(bytes, rnd, 12);
     const [want, got] = [await parse(chunks, false), await parse(chunks, true)];
     if (JSON.stringify(want) !== JSON.stringify(got)) {
       t.fail(`case ${n}: ${JSON.stringify(text)}: ours ${JSON.stringify(got)} != smtp-server ${JSON.stringify(want)}`);
