@@ -44,7 +44,7 @@ function buildTrail(): Promise<Trail> {
       await gw.stop();
       await sink.close();
     }
-    const all = await auditJson(d.configFile, [], { binary: true });
+    const all = await auditJson(d.configFile, []);
     const q = (all.find((e) => e.messageId === 'm1.4471@lab.test')?.queueId)!;
     const q2 = (all.find((e) => e.messageId === 'm2.9902@lab.test')?.queueId)!;
     // the trail knows each message by the queue id its 250 reply gave

@@ -55,7 +55,7 @@ interface CertJson { fingerprint: string; subject: string; emails: string[]; not
 
 /**
  * `keys list --json` / `certs list --json`: through the binary when `binary`, else the CLI's own code in this
- * process (as auditJson does), which spares a Node start-up per check of what is stored.
+ * process, which spares a Node start-up per check of what is stored (no gateway runs in this file).
  */
 async function keysJson(d: GatewayDir, binary = false): Promise<KeyJson[]> {
   const args = ['keys', 'list', '--json', '--config', d.configFile];

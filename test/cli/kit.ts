@@ -1,6 +1,6 @@
 // Shared set-up for the CLI tests: the real `phigate` binary with a known admin name (the audit actor), and the
 // audit as the CLI itself prints it.
-import { cli, cliInProcess } from '../helpers/cli.js';
+import { cli } from '../helpers/cli.js';
 
 export const ACTOR = 'ops-admin-test';
 /** adminName() reads SUDO_USER first, then USER. */
@@ -16,12 +16,14 @@ export interface JsonEvent {
 }
 
 /**
- * `phigate audit query --format json` with the given filters. In this process by default (the CLI's own code,
- * without a Node start-up per query); `binary: true` runs bin/phigate.js.
+ * `phigate audit query --format json` with the given filters, through bin/phigate.js. Never in this process: the
+ * tests run their gateway in process, and a second LMDB environment on the same files in one process can
+ * deadlock (opening the CLI's databases takes LMDB's write lock on the main thread while the gateway's write
+ * thread holds it and waits for that same thread to run its transaction).
  */
-export async function auditJson(configFile: string, filters: string[] = [], o: { binary?: boolean } = {}): Promise<JsonEvent[]> {
+export async function auditJson(configFile: string, filters: string[] = []): Promise<JsonEvent[]> {
   const args = ['audit', 'query', '--config', configFile, '--format', 'json', ...filters];
-  const r = await (o.binary ? phigate(args) : cliInProcess(args));
+  const r = await phigate(args);
   if (r.code !== 0) throw new Error(`audit query failed: ${r.stderr}`);
   return r.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as JsonEvent);
 }
