@@ -13,6 +13,7 @@ export const ERROR_CODES = {
   QUEUE_NOT_FOUND: 'queue entry not found',
   STORE_OPEN: 'data store cannot be opened',
   DATA_DIR_IN_USE: 'another gateway runs on this data directory',
+  JOURNAL: 'the acceptance journal cannot be opened or written',
   AUDIT_CHAIN_BROKEN: 'audit chain does not verify',
   AUDIT_QUERY: 'audit query is invalid',
   USAGE: 'command line usage error',

@@ -36,6 +36,8 @@ import { headerBlockEnd, parseHeaderLines } from './message-headers.js';
 import { createHash as hash } from 'node:crypto';
 import type { PortalDeposit } from './pipeline.js';
 import { mkdirSync } from 'node:fs';
+import { Journal } from './spool/journal.js';
+import { join } from 'node:path';
 
 export interface GatewayOptions {
   configFile?: string;
@@ -246,6 +248,14 @@ async function startLocked(opts: GatewayOptions, loaded: Config, lock: DataLock)
   const keyFile = ensureMasterKey(config.portal.masterKey);
   if (keyFile.created) log.warn({ file: config.portal.masterKey }, 'no master key found: created one; back it up apart from the data directory (without it the spool cannot be read)');
   const store = openStore(config.dataDir, { keyring: keyringCache(config.portal.masterKey) });
+  let opened: ReturnType<typeof Journal.open>;
+  try {
+    opened = Journal.open(join(config.dataDir, 'journal'));
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+  const journal = opened.journal;
   let listeners: RunningListeners | undefined;
   const users = usersCache(config.users, log);
   users();
@@ -271,8 +281,12 @@ async function startLocked(opts: GatewayOptions, loaded: Config, lock: DataLock)
     mtaSts: mtaStsLookup(store, opts.resolver ?? systemResolver, opts.mtaStsFetch ?? httpsPolicyFetcher({}), now, log),
     ...(config.portal.listen ? { portal: portalDeposit(store, () => config, () => templates, now) } : {}),
     openSessions: () => listeners?.openSessions() ?? 0,
+    journal,
   });
   try {
+    // messages a crash left in the journal only: into the spool before anything else runs
+    const replayed = await pipeline.replay(opened.records);
+    if (replayed) log.warn({ messages: replayed }, 'applied accepted messages from the acceptance journal that the spool did not have yet');
     listeners = await startListeners({
       config, log, tls: { key: tlsFiles.key, cert: tlsFiles.cert }, users, lockout, now,
       newQueueId: () => newQueueId(now()),
@@ -287,6 +301,7 @@ async function startLocked(opts: GatewayOptions, loaded: Config, lock: DataLock)
     await pipeline.stop(0);
     watcher?.close();
     await scanPool.close();
+    await journal.close();
     await store.close();
     throw e;
   }
@@ -331,6 +346,7 @@ async function startLocked(opts: GatewayOptions, loaded: Config, lock: DataLock)
       await listeners.close(1000);
       await pipeline.stop(0);
       await scanPool.close();
+      await journal.close();
       await store.close();
       throw e;
     }
@@ -382,6 +398,10 @@ async function startLocked(opts: GatewayOptions, loaded: Config, lock: DataLock)
       log.info({ timeoutMs: bound }, 'shutting down: no new connections, finishing transactions and deliveries');
       await listeners.close(bound);
       await pipeline.stop(Math.max(0, deadline - Date.now()));
+      // the journal's records are all in the synced spool now: its segment goes
+      await store.durable();
+      await new Promise((r) => setImmediate(r));
+      await journal.close();
       watcher?.close();
       await scanPool.close();
       try {

@@ -20,9 +20,11 @@ import { takePassphrase } from './portal/passphrase.js';
 import { SCANNER_STOPPED } from './inspect/pool.js';
 import { appendInTxn, indexAuditTail } from './audit/append.js';
 import type { AuditInput } from './audit/record.js';
-import { DERIVED, getBytes, getEntry, isFinished, listEntries, newEntry, putInTxn, removeInTxn, updateInTxn } from './spool/spool.js';
+import { DERIVED, getBytes, getEntry, isFinished, listEntries, newEntry, putInTxn, putSealedInTxn, removeInTxn, updateInTxn } from './spool/spool.js';
+import type { Journal, Ticket } from './spool/journal.js';
+import { JOURNAL_MARK, journalMark, journalRecord, readJournalRecord, segmentMarks, type JournalHead } from './spool/journal-record.js';
 import { Scheduler } from './spool/scheduler.js';
-import { GroupCommitter } from './spool/group-commit.js';
+import { COMMITTER_CLOSED, GroupCommitter } from './spool/group-commit.js';
 import { newQueueId } from './spool/ids.js';
 import { dkimSignBytes, type DkimKey } from './transform/dkim.js';
 import { deliverBatch, type DeliverDeps } from './deliver/deliver.js';
@@ -53,6 +55,8 @@ export interface PipelineDeps {
   portal?: PortalDeposit;
   /** SMTP clients connected now (picks how commits are made, see spool/group-commit.ts); absent: one */
   openSessions?: () => number;
+  /** The acceptance journal (spool/journal.ts): a lone client's message is synced there; absent: never */
+  journal?: Journal;
 }
 
 export interface PortalDeposit {
@@ -81,6 +85,8 @@ export interface Pipeline {
   submitInternal(to: string, messageId: string, bytes: Buffer): Promise<string>;
   /** Re-reads the queue and schedules every unfinished entry (start-up, and periodically for CLI changes). */
   rescan(): void;
+  /** At start, before rescan: applies the journal records LMDB does not have yet. Returns how many. */
+  replay(records: (Ticket & { payload: Buffer })[]): Promise<number>;
   stop(timeoutMs: number): Promise<void>;
   readonly scheduler: Scheduler;
 }
@@ -245,17 +251,105 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const headersOnly = policyMessage(env, bytes, NOT_SCANNED_YET);
     if (env.recipients.every((r) => mayRefuse(set, headersOnly, r))) return acceptDecided(env, bytes, passphrase, set, now);
     const entry: Queued = { ...newEntry(env, env.receivedAt), undecided: true };
-    await commits.durable(() => spoolAccepted(entry, bytes, passphrase));
+    if (await journaled(entry, bytes, passphrase)) return;
+    await commits.durable(() => spoolAccepted(entry, { plain: bytes }, passphrase));
+    queued(entry);
+  }
+
+  function queued(entry: Queued): void {
     indexSoon();
-    log.info({ queueId: env.queueId, listener: env.client.listener, recipients: env.recipients.length, size: env.size }, 'queued');
-    scheduler.schedule(env.queueId, deps.now());
+    log.info({ queueId: entry.queueId, listener: entry.client.listener, recipients: entry.recipients.length, size: entry.size }, 'queued');
+    scheduler.schedule(entry.queueId, deps.now());
   }
 
   /** An accepted message, its passphrase and its received/queued events, inside a write transaction. */
-  function spoolAccepted(entry: Queued, bytes: Buffer, passphrase: string | null): void {
-    putInTxn(store, entry, bytes);
+  function spoolAccepted(entry: Queued, bytes: { plain: Buffer } | { sealed: Buffer }, passphrase: string | null, at?: Date): void {
+    if ('sealed' in bytes) putSealedInTxn(store, entry, bytes.sealed);
+    else putInTxn(store, entry, bytes.plain);
     if (passphrase) store.messages.put(DERIVED.passphrase + entry.queueId, Buffer.from(passphrase, 'utf8'));
-    for (const e of receivedEvents(entry)) appendInTxn(store, e, undefined, AT_DATA);
+    for (const e of receivedEvents(entry)) appendInTxn(store, e, at, AT_DATA);
+  }
+
+  /**
+   * A lone client's message: synced to the acceptance journal here (one write and one fdatasync, see
+   * spool/journal.ts), so the 250 does not wait for LMDB's synced commit; applied to LMDB right after. The
+   * record holds the queue entry and the passphrase, and the message, each sealed at rest like the spool.
+   * Resolves once the message is committed to LMDB too (not synced there), so the spool shows what got a 250.
+   * False (the caller commits to LMDB as usual): several clients share group commits instead, a message larger
+   * than half a segment, or a journal that cannot be written.
+   */
+  async function journaled(entry: Queued, bytes: Buffer, passphrase: string | null): Promise<boolean> {
+    const journal = deps.journal;
+    if (!journal || (deps.openSessions?.() ?? 1) > 1 || bytes.length > journal.maxPayload / 2) return false;
+    const sealed = store.messages.seal(bytes);
+    let ticket: Ticket;
+    try {
+      ticket = journal.append(journalRecord(store.messages.seal(Buffer.from(JSON.stringify({ entry, passphrase } satisfies JournalHead), 'utf8')), sealed));
+    } catch (e) {
+      log.error({ queueId: entry.queueId, err: (e as Error).message }, 'acceptance journal not written; the message is committed to the spool directly');
+      return false;
+    }
+    await applyJournaled(ticket, entry, sealed, passphrase);
+    return true;
+  }
+
+  /**
+   * A journal record into LMDB, with its applied mark, in a group commit begun at once; the journal may drop it
+   * once LMDB has synced it. Never rejects: the record is on disk already; a failed write is tried again in 5 s
+   * (and the record is replayed at the next start).
+   */
+  function applyJournaled(ticket: Ticket, entry: Queued, sealed: Buffer, passphrase: string | null): Promise<void> {
+    return commits.soon(() => {
+      spoolAccepted(entry, { sealed }, passphrase);
+      store.meta.put(journalMark(ticket), 1);
+    }).then(() => {
+      queued(entry);
+      store.durable().then(() => deps.journal?.settled(ticket), () => undefined);
+    }, (e: Error) => {
+      if (e.message === COMMITTER_CLOSED) return; // shutting down: replayed at the next start
+      log.error({ queueId: entry.queueId, err: e.message }, 'journaled message not written to the spool yet; tried again in 5 s');
+      setTimeout(() => applyJournaled(ticket, entry, sealed, passphrase), 5000).unref();
+    });
+  }
+
+  async function replay(records: (Ticket & { payload: Buffer })[]): Promise<number> {
+    const todo: { ticket: Ticket; head: JournalHead; sealed: Buffer }[] = [];
+    let unreadable = 0;
+    for (const r of records) {
+      if (store.meta.get(journalMark(r)) !== undefined) continue;
+      try {
+        const { sealedHead, sealedBytes } = readJournalRecord(r.payload);
+        todo.push({ ticket: r, head: JSON.parse(store.messages.unseal(sealedHead).toString('utf8')) as JournalHead, sealed: sealedBytes });
+      } catch (e) {
+        unreadable++;
+        log.error({ segment: r.segment, offset: r.offset, err: (e as Error).message }, 'a journal record cannot be read (wrong master key?); its segment stays in dataDir/journal');
+      }
+    }
+    if (todo.length) {
+      await commits.durable(() => {
+        for (const { ticket, head, sealed } of todo) {
+          spoolAccepted(head.entry, { sealed }, head.passphrase, new Date(head.entry.receivedAt));
+          store.meta.put(journalMark(ticket), 1);
+        }
+      });
+      indexSoon();
+    }
+    const journal = deps.journal;
+    if (journal && !unreadable) {
+      journal.dropLeftOver();
+      // marks of segments deleted before a crash let them go
+      const stale = [...store.meta.getKeys({ start: JOURNAL_MARK, end: journalMark({ segment: journal.current, offset: 0 }) })];
+      if (stale.length) await commits.durable(() => { for (const k of stale) void store.meta.remove(k as string); });
+    }
+    return todo.length;
+  }
+
+  /** A journal segment is gone: its applied marks go too. */
+  function dropMarks(segment: number): void {
+    if (closing) return; // the next start drops them
+    void commits.batched(() => {
+      for (const k of store.meta.getKeys(segmentMarks(segment))) void store.meta.remove(k as string);
+    }).catch((e: Error) => log.warn({ err: e.message }, 'journal marks not dropped yet; they are dropped at the next start'));
   }
 
   /** After an acceptance: the index entries its audit records deferred, in the next batch. */
@@ -294,7 +388,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const entry = newEntry(env, env.receivedAt);
     applyDecisions(entry, decisions);
     await commits.durable(() => {
-      spoolAccepted(entry, bytes, passphrase);
+      spoolAccepted(entry, { plain: bytes }, passphrase);
       store.meta.put(SCAN_PREFIX + env.queueId, scan);
       for (const e of decided) appendInTxn(store, e, undefined, AT_DATA);
       for (const n of notices) spoolMade(store, n, now);
@@ -642,13 +736,18 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     return env.queueId;
   }
 
+  let closing = false;
+  deps.journal?.onRemoved(dropMarks);
+
   return {
     accept,
     submitInternal,
     rescan,
+    replay,
     scheduler,
     async stop(timeoutMs) {
       await scheduler.stop(timeoutMs);
+      closing = true;
       await commits.flush();
       // Deliveries still running at the bound are cut off (their connections closed) so the process can exit;
       // nothing was recorded for them, so their messages stay queued and go out after the restart.

@@ -16,6 +16,9 @@ export interface SealedBytes {
   /** the stored (sealed) bytes, for key rotation */
   getSealed(key: string): Buffer | undefined;
   putSealed(key: string, sealed: Buffer): Promise<boolean>;
+  /** seals bytes with the current key (for a copy kept outside LMDB: the acceptance journal) */
+  seal(plain: Buffer): Buffer;
+  unseal(sealed: Buffer): Buffer;
 }
 
 export interface Store {
@@ -56,6 +59,8 @@ function sealedView(db: Database<Buffer, string>, keyring: ((force?: boolean) =>
     getKeys: (r) => db.getKeys(r) as Iterable<string>,
     getSealed: (k) => db.get(k) ?? undefined,
     putSealed: (k, v) => db.put(k, v),
+    seal: (v) => seal(v, ring()),
+    unseal: open,
   };
 }
 

@@ -11,7 +11,9 @@
 //   next, larger group. (Measured: with 50 clients, synchronous commits kept this thread half its time in fsync.)
 // Three kinds of write:
 // - durable (an accepted message): the next group; resolves once synced, so the 250 can be sent.
-// - lazy (an after-queue policy decision): rides in the next group of either kind, or commits within `lazyMs`.
+// - lazy (an after-queue policy decision): rides in the next group of either kind, or commits within `lazyMs`;
+//   `soon` is a lazy write with no window (a journaled acceptance, already synced in the journal: its 250 waits
+//   for this commit, not for LMDB's sync).
 // - batched (a delivery's outcome): committed with other outcomes, in a group of their own, within `batchMs` or
 //   once `maxBatch` wait. Outcomes never ride with acceptances, so the synced commit a client waits for stays
 //   small, and one fsync covers many deliveries (Postfix does not sync a delivered message's removal at all).
@@ -55,6 +57,11 @@ export class GroupCommitter {
     return new Promise<void>((resolve, reject) => this.ask('lazy', this.windows.lazyMs, writes, () => resolve(), reject));
   }
 
+  /** Runs `writes` in the next group commit, begun at once; resolves once committed (the sync may still be running). */
+  soon<T>(writes: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => this.ask('lazy', 0, writes, resolve as (v: unknown) => void, reject));
+  }
+
   /** Runs `writes` in a group of batched writes within `batchMs`; resolves once committed (the sync may still be running). */
   batched(writes: () => void): Promise<void> {
     return new Promise<void>((resolve, reject) => this.ask('batched', this.windows.batchMs, writes, () => resolve(), reject));
@@ -75,7 +82,8 @@ export class GroupCommitter {
   /** Arms the next commit: at the next turn for durable writes or a full batch, else at the earliest window's end. */
   private plan(): void {
     if (!this.waiting.length) return;
-    if (this.waiting.some((j) => j.kind === 'durable') || this.batchedWaiting() >= this.windows.maxBatch) {
+    const now = Date.now();
+    if (this.waiting.some((j) => j.kind === 'durable' || (j.kind === 'lazy' && j.due <= now)) || this.batchedWaiting() >= this.windows.maxBatch) {
       this.immediate ??= setImmediate(() => { this.immediate = null; void this.commitDue(); });
       return;
     }

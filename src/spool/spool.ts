@@ -16,6 +16,12 @@ export function putInTxn(store: Store, entry: Queued, bytes: Buffer): void {
   store.queue.put(entry.queueId, entry);
 }
 
+/** As putInTxn, with bytes sealed already (the acceptance journal's copy). */
+export function putSealedInTxn(store: Store, entry: Queued, sealed: Buffer): void {
+  store.messages.putSealed(entry.queueId, sealed);
+  store.queue.put(entry.queueId, entry);
+}
+
 export function updateInTxn(store: Store, entry: Queued): void {
   store.queue.put(entry.queueId, entry);
 }

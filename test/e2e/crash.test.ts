@@ -12,12 +12,12 @@ import { openStore } from '../../src/store.js';
 import { queryAudit } from '../../src/audit/query.js';
 
 const TOTAL = 300;
-const CONNECTIONS = 6;
 const KILL_AFTER_ACKS = 100;
 
 const markerOf = (bytes: Buffer): string | null => /^X-Crash-Marker: (m-\d+)\r?$/m.exec(bytes.toString('latin1'))?.[1] ?? null;
 
-test('SIGKILL in the middle of a load loses no acknowledged message and leaves a verifiable audit chain', async (t) => {
+// Six connections share LMDB group commits; one connection alone goes through the acceptance journal.
+const crashMacro = test.macro(async (t, CONNECTIONS: number) => {
   t.timeout(45_000);
   // Before the crash the sink defers every third DATA with a 451, so at the moment of the kill the queue holds
   // pending and deferred entries as well as entries already delivered (whose redelivery is allowed).
@@ -120,3 +120,6 @@ test('SIGKILL in the middle of a load loses no acknowledged message and leaves a
     await store.close();
   }
 });
+
+test('SIGKILL in the middle of a load over six connections loses no acknowledged message and leaves a verifiable audit chain', crashMacro, 6);
+test('SIGKILL in the middle of a load from one client (acceptance journal) loses no acknowledged message and leaves a verifiable audit chain', crashMacro, 1);

@@ -1,0 +1,75 @@
+// Replay of the acceptance journal at start, with the real gateway: a record a crash left in the journal only is
+// spooled, audited at its time of receipt and delivered; a record LMDB had already applied (its mark is there)
+// is not applied or sent again; the left-over segment and its marks are gone afterwards.
+import test from 'ava';
+import { createHash } from 'node:crypto';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { makeGatewayDir, runCli, startTestGateway } from '../helpers/gateway.js';
+import { startSink } from '../helpers/sink.js';
+import { openStore } from '../../src/store.js';
+import { keyringCache } from '../../src/master-key.js';
+import { Journal } from '../../src/spool/journal.js';
+import { JOURNAL_MARK, journalMark, journalRecord } from '../../src/spool/journal-record.js';
+import { newEntry } from '../../src/spool/spool.js';
+import { newQueueId } from '../../src/spool/ids.js';
+import { queryAudit } from '../../src/audit/query.js';
+import type { Queued } from '../../src/envelope.js';
+
+const message = (marker: string) => Buffer.from(
+  `From: <ehr@clinic.test>\r\nTo: <p@example.net>\r\nSubject: journal ${marker}\r\nMessage-ID: <${marker}@clinic.test>\r\nX-Journal-Marker: ${marker}\r\n\r\nbody of ${marker}\r\n`,
+);
+
+function entryFor(bytes: Buffer, marker: string, receivedAt: number): Queued {
+  return {
+    ...newEntry({
+      queueId: newQueueId(receivedAt), kind: 'message', messageId: `${marker}@clinic.test`, fromDomain: 'clinic.test', sender: 'ehr@clinic.test',
+      recipients: ['p@example.net'], client: { listener: 'relay', clientIp: '127.0.0.1' }, size: bytes.length,
+      sha256: createHash('sha256').update(bytes).digest('hex'), receivedAt,
+    }, receivedAt),
+    undecided: true,
+  };
+}
+
+test('a record left in the journal only is spooled, audited and delivered at start; one LMDB had applied is not sent again', async (t) => {
+  t.timeout(60_000);
+  const sink = await startSink();
+  t.teardown(() => sink.close());
+  const d = makeGatewayDir({ outbound: { routes: { '*': `127.0.0.1:${sink.port}` }, tls: { '*': 'none' }, caFile: null, retry: { schedule: ['1s'], maxAge: '1h' } } });
+  // a first start makes the master key and the store
+  await (await startTestGateway(d)).stop();
+
+  // what a crash leaves: two journaled acceptances, the second already applied to LMDB (its mark is there)
+  const dataDir = join(d.dir, 'data');
+  const store = openStore(dataDir, { keyring: keyringCache(join(d.dir, 'certs', 'master.key')) });
+  const receivedAt = Date.now() - 60_000;
+  const [lost, applied] = ['lost-1', 'applied-2'].map((m) => ({ marker: m, bytes: message(m), entry: entryFor(message(m), m, receivedAt) }));
+  const { journal } = Journal.open(join(dataDir, 'journal'));
+  const tickets = [lost!, applied!].map((x) => journal.append(journalRecord(
+    store.messages.seal(Buffer.from(JSON.stringify({ entry: x.entry, passphrase: null }), 'utf8')), store.messages.seal(x.bytes),
+  )));
+  await store.env.transaction(() => { void store.meta.put(journalMark(tickets[1]!), 1); });
+  await store.close();
+  const leftOver = readdirSync(join(dataDir, 'journal'));
+
+  const gw = await startTestGateway(d);
+  t.teardown(() => gw.stop());
+  const end = Date.now() + 20_000;
+  while (!sink.messages.some((m) => m.bytes.includes('X-Journal-Marker: lost-1')) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  t.true(sink.messages.some((m) => m.bytes.includes('X-Journal-Marker: lost-1')), 'the journaled message is delivered after the restart');
+  while (!queryAudit(gw.store, { queueId: lost!.entry.queueId, event: 'delivered' }).length && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  const events = queryAudit(gw.store, { queueId: lost!.entry.queueId });
+  t.deepEqual(events.slice(0, 2).map((e) => e.event), ['received', 'queued']);
+  t.is(events[0]!.time, new Date(receivedAt).toISOString(), 'received at the time of receipt, not of the replay');
+  t.true(events.some((e) => e.event === 'delivered'));
+  t.false(sink.messages.some((m) => m.bytes.includes('X-Journal-Marker: applied-2')), 'the applied record is not applied again');
+  t.deepEqual(queryAudit(gw.store, { queueId: applied!.entry.queueId }), []);
+
+  const now = readdirSync(join(dataDir, 'journal'));
+  t.false(now.some((n) => leftOver.includes(n)), `the left-over segment is gone (${leftOver.join()} -> ${now.join()})`);
+  const current = Number(now[0]!.slice(0, 10));
+  t.deepEqual([...gw.store.meta.getKeys({ start: JOURNAL_MARK, end: journalMark({ segment: current, offset: 0 }) })], [], 'no marks of deleted segments remain');
+  await gw.stop();
+  const v = await runCli(['audit', 'verify', '--config', d.configFile]);
+  t.is(v.code, 0, v.stderr + v.stdout);
+});
