@@ -63,6 +63,9 @@ export interface PortalDeposit {
   deposit(input: { bytes: Buffer; entry: Queued; recipient: string; passphrase?: string }): Promise<{ portalId: string; expiresAt: number; notice: { bytes: Buffer; messageId: string } }>;
 }
 
+/** How many bytes of just-accepted messages are kept in memory for their first delivery attempt. */
+const FRESH_BYTES = 32 * 1024 * 1024;
+
 const OUT_PREFIX = DERIVED.out;
 const SCAN_PREFIX = DERIVED.scan;
 
@@ -253,10 +256,33 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const entry: Queued = { ...newEntry(env, env.receivedAt), undecided: true };
     if (await journaled(entry, bytes, passphrase)) return;
     await commits.durable(() => spoolAccepted(entry, { plain: bytes }, passphrase));
-    queued(entry);
+    queued(entry, bytes);
   }
 
-  function queued(entry: Queued): void {
+  // The plain bytes of messages just accepted, for their first delivery attempt, which then neither reads nor
+  // unseals what is still in memory; at most FRESH_BYTES, the oldest dropped first.
+  const fresh = new Map<string, Buffer>();
+  let freshBytes = 0;
+  function keepFresh(queueId: string, bytes: Buffer): void {
+    fresh.set(queueId, bytes);
+    freshBytes += bytes.length;
+    for (const [id, b] of fresh) {
+      if (freshBytes <= FRESH_BYTES) break;
+      fresh.delete(id);
+      freshBytes -= b.length;
+    }
+  }
+  function takeFresh(queueId: string): Buffer | undefined {
+    const b = fresh.get(queueId);
+    if (b) {
+      fresh.delete(queueId);
+      freshBytes -= b.length;
+    }
+    return b;
+  }
+
+  function queued(entry: Queued, bytes?: Buffer): void {
+    if (bytes) keepFresh(entry.queueId, bytes);
     indexSoon();
     log.info({ queueId: entry.queueId, listener: entry.client.listener, recipients: entry.recipients.length, size: entry.size }, 'queued');
     scheduler.schedule(entry.queueId, deps.now());
@@ -274,7 +300,8 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
    * A lone client's message: synced to the acceptance journal here (one write and one fdatasync, see
    * spool/journal.ts), so the 250 does not wait for LMDB's synced commit; applied to LMDB right after. The
    * record holds the queue entry and the passphrase, and the message, each sealed at rest like the spool.
-   * Resolves once the message is committed to LMDB too (not synced there), so the spool shows what got a 250.
+   * Its commit to LMDB follows at once, not waited for: an asynchronous commit on lmdb's writer thread, which
+   * would add a round trip between threads to each reply (measured: 3.8 against 1.5 ms for the 250 after DATA).
    * False (the caller commits to LMDB as usual): several clients share group commits instead, a message larger
    * than half a segment, or a journal that cannot be written.
    */
@@ -289,7 +316,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       log.error({ queueId: entry.queueId, err: (e as Error).message }, 'acceptance journal not written; the message is committed to the spool directly');
       return false;
     }
-    await applyJournaled(ticket, entry, sealed, passphrase);
+    void applyJournaled(ticket, entry, sealed, passphrase, bytes);
     return true;
   }
 
@@ -298,17 +325,17 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
    * once LMDB has synced it. Never rejects: the record is on disk already; a failed write is tried again in 5 s
    * (and the record is replayed at the next start).
    */
-  function applyJournaled(ticket: Ticket, entry: Queued, sealed: Buffer, passphrase: string | null): Promise<void> {
+  function applyJournaled(ticket: Ticket, entry: Queued, sealed: Buffer, passphrase: string | null, plain?: Buffer): Promise<void> {
     return commits.soon(() => {
       spoolAccepted(entry, { sealed }, passphrase);
       store.meta.put(journalMark(ticket), 1);
     }).then(() => {
-      queued(entry);
+      queued(entry, plain);
       store.durable().then(() => deps.journal?.settled(ticket), () => undefined);
     }, (e: Error) => {
       if (e.message === COMMITTER_CLOSED) return; // shutting down: replayed at the next start
       log.error({ queueId: entry.queueId, err: e.message }, 'journaled message not written to the spool yet; tried again in 5 s');
-      setTimeout(() => applyJournaled(ticket, entry, sealed, passphrase), 5000).unref();
+      setTimeout(() => void applyJournaled(ticket, entry, sealed, passphrase), 5000).unref();
     });
   }
 
@@ -511,13 +538,16 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
       notBefore.delete(queueId);
     }
     const entry = getEntry(store, queueId);
-    if (!entry) return;
+    if (!entry) {
+      takeFresh(queueId);
+      return;
+    }
     const c = deps.config();
     const now = deps.now();
     const due = entry.status.filter((s) => (s.state === 'pending' || s.state === 'deferred') && s.nextAttemptAt <= now);
     if (!due.length) return reschedule(entry);
     let plain: Buffer | undefined | null = null;
-    const pre: PendingWrites = { created: [], writes: [], keepIfQueued: [], events: [], plain: () => (plain === null ? (plain = getBytes(store, queueId)) : plain) };
+    const pre: PendingWrites = { created: [], writes: [], keepIfQueued: [], events: [], plain: () => (plain === null ? (plain = takeFresh(queueId) ?? getBytes(store, queueId)) : plain) };
     const ins = await inspected(entry, pre);
     if (ins && entry.undecided) decideQueued(entry, ins, pre);
     if (!ins || entry.undecided) {
