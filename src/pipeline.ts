@@ -21,7 +21,7 @@ import { SCANNER_STOPPED } from './inspect/pool.js';
 import { appendInTxn, indexAuditTail } from './audit/append.js';
 import type { AuditInput } from './audit/record.js';
 import { DERIVED, getBytes, getEntry, isFinished, listEntries, newEntry, putInTxn, putSealedInTxn, removeInTxn, updateInTxn } from './spool/spool.js';
-import type { Journal, Ticket } from './spool/journal.js';
+import { JournalWriteError, type Journal, type Ticket } from './spool/journal.js';
 import { JOURNAL_MARK, journalMark, journalRecord, readJournalRecord, segmentMarks, type JournalHead } from './spool/journal-record.js';
 import { Scheduler } from './spool/scheduler.js';
 import { COMMITTER_CLOSED, GroupCommitter } from './spool/group-commit.js';
@@ -254,8 +254,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const headersOnly = policyMessage(env, bytes, NOT_SCANNED_YET);
     if (env.recipients.every((r) => mayRefuse(set, headersOnly, r))) return acceptDecided(env, bytes, passphrase, set, now);
     const entry: Queued = { ...newEntry(env, env.receivedAt), undecided: true };
-    if (await journaled(entry, bytes, passphrase)) return;
-    await commits.durable(() => spoolAccepted(entry, { plain: bytes }, passphrase));
+    const j = journaled(entry, bytes, passphrase);
+    if (j.journaled) return;
+    await commits.durable(() => {
+      spoolAccepted(entry, { plain: bytes }, passphrase);
+      if (j.mark) store.meta.put(journalMark(j.mark), 1);
+    });
     queued(entry, bytes);
   }
 
@@ -305,28 +309,32 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
    * False (the caller commits to LMDB as usual): several clients share group commits instead, a message larger
    * than half a segment, or a journal that cannot be written.
    */
-  async function journaled(entry: Queued, bytes: Buffer, passphrase: string | null): Promise<boolean> {
+  function journaled(entry: Queued, bytes: Buffer, passphrase: string | null): { journaled: boolean; mark?: Ticket } {
     const journal = deps.journal;
-    if (!journal || (deps.openSessions?.() ?? 1) > 1 || bytes.length > journal.maxPayload / 2) return false;
+    if (!journal || (deps.openSessions?.() ?? 1) > 1 || bytes.length > journal.maxPayload / 2) return { journaled: false };
     const sealed = store.messages.seal(bytes);
     let ticket: Ticket;
     try {
       ticket = journal.append(journalRecord(store.messages.seal(Buffer.from(JSON.stringify({ entry, passphrase } satisfies JournalHead), 'utf8')), sealed));
     } catch (e) {
       log.error({ queueId: entry.queueId, err: (e as Error).message }, 'acceptance journal not written; the message is committed to the spool directly');
-      return false;
+      // the record may be whole on disk all the same: the direct commit marks it applied, so no start replays it
+      const at = e instanceof JournalWriteError ? e.ticket : null;
+      return at ? { journaled: false, mark: at } : { journaled: false };
     }
     void applyJournaled(ticket, entry, sealed, passphrase, bytes);
-    return true;
+    return { journaled: true };
   }
 
   /**
    * A journal record into LMDB, with its applied mark, in a group commit begun at once; the journal may drop it
    * once LMDB has synced it. Never rejects: the record is on disk already; a failed write is tried again in 5 s
-   * (and the record is replayed at the next start).
+   * (and the record is replayed at the next start). Applying a record already marked does nothing (a commit
+   * whose sync then failed is not applied twice by the retry).
    */
   function applyJournaled(ticket: Ticket, entry: Queued, sealed: Buffer, passphrase: string | null, plain?: Buffer): Promise<void> {
     return commits.soon(() => {
+      if (store.meta.get(journalMark(ticket)) !== undefined) return;
       spoolAccepted(entry, { sealed }, passphrase);
       store.meta.put(journalMark(ticket), 1);
     }).then(() => {
@@ -339,34 +347,38 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     });
   }
 
+  /**
+   * At start, before any record is written: applies the records LMDB has no mark for, syncs LMDB (also what a
+   * killed gateway committed without a sync), deletes the old segments, then every mark (segment numbers start
+   * again once a clean stop left none, so an old mark must not meet a new record). A record that cannot be read
+   * keeps its segments, and their marks.
+   */
   async function replay(records: (Ticket & { payload: Buffer })[]): Promise<number> {
     const todo: { ticket: Ticket; head: JournalHead; sealed: Buffer }[] = [];
-    let unreadable = 0;
+    const unreadable = new Set<number>();
     for (const r of records) {
       if (store.meta.get(journalMark(r)) !== undefined) continue;
       try {
         const { sealedHead, sealedBytes } = readJournalRecord(r.payload);
         todo.push({ ticket: r, head: JSON.parse(store.messages.unseal(sealedHead).toString('utf8')) as JournalHead, sealed: sealedBytes });
       } catch (e) {
-        unreadable++;
+        unreadable.add(r.segment);
         log.error({ segment: r.segment, offset: r.offset, err: (e as Error).message }, 'a journal record cannot be read (wrong master key?); its segment stays in dataDir/journal');
       }
     }
-    if (todo.length) {
-      await commits.durable(() => {
-        for (const { ticket, head, sealed } of todo) {
-          spoolAccepted(head.entry, { sealed }, head.passphrase, new Date(head.entry.receivedAt));
-          store.meta.put(journalMark(ticket), 1);
-        }
-      });
-      indexSoon();
-    }
+    await commits.durable(() => {
+      for (const { ticket, head, sealed } of todo) {
+        spoolAccepted(head.entry, { sealed }, head.passphrase, new Date(head.entry.receivedAt));
+        store.meta.put(journalMark(ticket), 1);
+      }
+      store.meta.put(JOURNAL_MARK + 'replayed', Date.now());
+    });
+    if (todo.length) indexSoon();
     const journal = deps.journal;
-    if (journal && !unreadable) {
+    if (journal && !unreadable.size) {
       journal.dropLeftOver();
-      // marks of segments deleted before a crash let them go
-      const stale = [...store.meta.getKeys({ start: JOURNAL_MARK, end: journalMark({ segment: journal.current, offset: 0 }) })];
-      if (stale.length) await commits.durable(() => { for (const k of stale) void store.meta.remove(k as string); });
+      const marks = [...store.meta.getKeys({ start: JOURNAL_MARK, end: JOURNAL_MARK + '~' })];
+      if (marks.length) await commits.durable(() => { for (const k of marks) void store.meta.remove(k as string); });
     }
     return todo.length;
   }

@@ -1,17 +1,17 @@
 // Owns the acceptance journal: the file a lone client's message is synced to before its 250. LMDB's synced commit
 // writes pages scattered over the file, fdatasyncs them and then writes its meta page synchronously; a journal
-// record is one write into a segment whose blocks were allocated (zero-filled and synced) in advance, and one
-// fdatasync that has no file metadata to flush. The caller applies each record to LMDB right after, marks it
-// applied in the same transaction, and hands the ticket back (`settled`) once LMDB has synced it. A segment that
-// is full and whose records are all settled is deleted. At start, the records of the segments left over are
-// handed back for replay; the caller skips those marked applied.
+// record is one write into a segment whose blocks are allocated already, and one fdatasync that has no file
+// metadata to flush. The caller applies each record to LMDB right after, marks it applied in the same
+// transaction, and hands the ticket back (`settled`) once LMDB has synced it. A segment that is full and whose
+// records are all settled is recycled: renamed to the next segment's number (no new blocks to allocate), or
+// deleted when one is kept already. At start, the records of the segments left over are handed back for
+// replay; the caller skips those marked applied.
 //
-// Records: length (u32 BE), CRC-32 of the payload (u32 BE), payload. A segment is zero-filled when it is made, so
-// a length of 0 ends its records; a torn or damaged record (a crash during its write, never answered with 250)
-// ends them too.
-import { closeSync, fdatasyncSync, fsyncSync, openSync, readdirSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
-import { open } from 'node:fs/promises';
-import { mkdirSync } from 'node:fs';
+// Records: length (u32 BE), CRC-32 of the segment number and the payload (u32 BE), payload. A new segment is
+// zero-filled, so a length of 0 ends its records; in a recycled one the old records carry another segment
+// number in their CRC, so the first of them ends the records; a torn or damaged record (a crash during its
+// write, never answered with 250) ends them too.
+import { closeSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { PhigateError } from '../errors.js';
@@ -29,8 +29,21 @@ export interface JournalOptions {
   segmentBytes?: number;
 }
 
-/** The whole records in one segment's bytes, up to the first empty, torn or damaged one. */
-export function readRecords(bytes: Buffer): { offset: number; payload: Buffer }[] {
+/** A journal write that failed; `ticket` is where the record was (it may be whole on disk). */
+export class JournalWriteError extends PhigateError {
+  constructor(message: string, readonly ticket: Ticket | null, cause?: unknown) {
+    super('JOURNAL', message, cause === undefined ? undefined : { cause });
+  }
+}
+
+function checksum(segment: number, parts: Buffer[]): number {
+  const n = Buffer.alloc(4);
+  n.writeUInt32BE(segment, 0);
+  return parts.reduce((c, p) => crc32(p, c), crc32(n));
+}
+
+/** The whole records in segment `segment`'s bytes, up to the first empty, torn, damaged or older one. */
+export function readRecords(bytes: Buffer, segment: number): { offset: number; payload: Buffer }[] {
   const out: { offset: number; payload: Buffer }[] = [];
   let at = 0;
   while (at + HEADER <= bytes.length) {
@@ -38,7 +51,7 @@ export function readRecords(bytes: Buffer): { offset: number; payload: Buffer }[
     const end = at + HEADER + len;
     if (len === 0 || end > bytes.length) break;
     const payload = bytes.subarray(at + HEADER, end);
-    if (crc32(payload) !== bytes.readUInt32BE(at + 4)) break;
+    if (checksum(segment, [payload]) !== bytes.readUInt32BE(at + 4)) break;
     out.push({ offset: at, payload });
     at = end;
   }
@@ -55,7 +68,7 @@ function syncDir(dir: string): void {
 }
 
 /** Makes segment `n`: every block written (zeros) and synced, so later writes into it change no file metadata. */
-function makeSegmentSync(dir: string, n: number, bytes: number): void {
+function makeSegment(dir: string, n: number, bytes: number): void {
   const fd = openSync(join(dir, segmentName(n)), 'w', 0o600);
   try {
     for (let at = 0; at < bytes; at += ZEROS.length) writeSync(fd, ZEROS, 0, Math.min(ZEROS.length, bytes - at), at);
@@ -66,27 +79,16 @@ function makeSegmentSync(dir: string, n: number, bytes: number): void {
   syncDir(dir);
 }
 
-async function makeSegment(dir: string, n: number, bytes: number): Promise<void> {
-  const fh = await open(join(dir, segmentName(n)), 'w', 0o600);
-  try {
-    for (let at = 0; at < bytes; at += ZEROS.length) await fh.write(ZEROS, 0, Math.min(ZEROS.length, bytes - at), at);
-    await fh.datasync();
-  } finally {
-    await fh.close();
-  }
-  syncDir(dir);
-}
-
 export class Journal {
   /** records appended to each segment and not settled yet */
   private readonly pending = new Map<number, number>();
   private fd: number;
   private offset = 0;
-  private spare: Promise<boolean> | null = null;
-  private spareReady = false;
   private closed = false;
-  private readonly segmentBytes: number;
+  /** a full segment whose records are all settled, kept to become the next one */
+  private free: number | null = null;
   private removedHook: ((segment: number) => void) | null = null;
+  private readonly segmentBytes: number;
 
   private constructor(private readonly dir: string, private segment: number, private readonly leftOver: number[], opts: JournalOptions) {
     this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
@@ -94,17 +96,14 @@ export class Journal {
     this.pending.set(segment, 0);
   }
 
-  /**
-   * Opens the journal in `dir` with a new segment. `records` are those of the segments left from before, oldest
-   * first; `minSegment`: number the new segment above this (segments numbered before a clean stop left none).
-   */
-  static open(dir: string, minSegment = 0, opts: JournalOptions = {}): { journal: Journal; records: (Ticket & { payload: Buffer })[] } {
+  /** Opens the journal in `dir` with a new segment. `records` are those of the segments left from before, oldest first. */
+  static open(dir: string, opts: JournalOptions = {}): { journal: Journal; records: (Ticket & { payload: Buffer })[] } {
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const segments = readdirSync(dir).map((n) => NAME.exec(n)).filter((m): m is RegExpExecArray => !!m).map((m) => Number(m[1])).sort((a, b) => a - b);
-      const records = segments.flatMap((segment) => readRecords(readFileSync(join(dir, segmentName(segment)))).map((r) => ({ segment, ...r })));
-      const next = Math.max(segments.at(-1) ?? 0, minSegment) + 1;
-      makeSegmentSync(dir, next, opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES);
+      const records = segments.flatMap((segment) => readRecords(readFileSync(join(dir, segmentName(segment))), segment).map((r) => ({ segment, ...r })));
+      const next = (segments.at(-1) ?? 0) + 1;
+      makeSegment(dir, next, opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES);
       return { journal: new Journal(dir, next, segments, opts), records };
     } catch (e) {
       throw new PhigateError('JOURNAL', `cannot open the acceptance journal in ${dir}: ${(e as Error).message}`, { cause: e });
@@ -116,7 +115,7 @@ export class Journal {
     this.removedHook = fn;
   }
 
-  /** The segment records are written to now; every segment before it is gone once dropLeftOver ran. */
+  /** The segment records are written to now. */
   get current(): number {
     return this.segment;
   }
@@ -126,33 +125,38 @@ export class Journal {
     return this.segmentBytes - HEADER;
   }
 
-  /** Writes one record and syncs it, here on this thread; it is on disk when this returns. Throws JOURNAL. */
-  append(payload: Buffer): Ticket {
-    if (this.closed) throw new PhigateError('JOURNAL', 'the acceptance journal is closed');
-    if (payload.length > this.maxPayload) throw new PhigateError('JOURNAL', `a journal record holds at most ${this.maxPayload} bytes`);
-    if (this.offset + HEADER + payload.length > this.segmentBytes) {
+  /**
+   * Writes one record (the concatenation of `parts`) and syncs it, here on this thread; it is on disk when this
+   * returns. Throws JournalWriteError (code JOURNAL).
+   */
+  append(parts: Buffer | Buffer[]): Ticket {
+    const list = Array.isArray(parts) ? parts : [parts];
+    if (this.closed) throw new JournalWriteError('the acceptance journal is closed', null);
+    const size = list.reduce((n, p) => n + p.length, 0);
+    if (size > this.maxPayload) throw new JournalWriteError(`a journal record holds at most ${this.maxPayload} bytes`, null);
+    if (this.offset + HEADER + size > this.segmentBytes) {
       try {
         this.rotate();
       } catch (e) {
-        throw new PhigateError('JOURNAL', `cannot start a new journal segment: ${(e as Error).message}`, { cause: e });
+        throw new JournalWriteError(`cannot start a new journal segment: ${(e as Error).message}`, null, e);
       }
     }
-    const head = Buffer.alloc(HEADER);
-    head.writeUInt32BE(payload.length, 0);
-    head.writeUInt32BE(crc32(payload), 4);
     const ticket = { segment: this.segment, offset: this.offset };
+    const head = Buffer.alloc(HEADER);
+    head.writeUInt32BE(size, 0);
+    head.writeUInt32BE(checksum(this.segment, list), 4);
+    const buffers = [head, ...list];
     try {
-      writeAll(this.fd, head, ticket.offset);
-      writeAll(this.fd, payload, ticket.offset + HEADER);
+      const done = writevSync(this.fd, buffers, ticket.offset);
+      if (done < HEADER + size) writeAll(this.fd, Buffer.concat(buffers).subarray(done), ticket.offset + done);
       fdatasyncSync(this.fd);
     } catch (e) {
       // what reached the file may end this segment's readable records: later records go to a new one
       this.offset = this.segmentBytes;
-      throw new PhigateError('JOURNAL', `acceptance journal write failed: ${(e as Error).message}`, { cause: e });
+      throw new JournalWriteError(`acceptance journal write failed: ${(e as Error).message}`, ticket, e);
     }
-    this.offset += HEADER + payload.length;
+    this.offset += HEADER + size;
     this.pending.set(ticket.segment, (this.pending.get(ticket.segment) ?? 0) + 1);
-    if (!this.spare && this.offset * 2 >= this.segmentBytes) this.prepareSpare();
     return ticket;
   }
 
@@ -160,59 +164,65 @@ export class Journal {
   settled(ticket: Ticket): void {
     const n = (this.pending.get(ticket.segment) ?? 1) - 1;
     this.pending.set(ticket.segment, n);
-    if (n <= 0 && ticket.segment !== this.segment) this.remove(ticket.segment);
+    if (n <= 0 && ticket.segment !== this.segment) this.retire(ticket.segment);
   }
 
-  /** The left-over records are applied (or were) and synced: their segments go. */
+  /** The left-over records are applied (or were) and synced: their segments go (deleted, never recycled). */
   dropLeftOver(): void {
     for (const s of this.leftOver.splice(0)) this.remove(s);
   }
 
-  /** Stops taking records; deletes the current segment (and an unused spare) if every record in it is settled. */
-  async close(): Promise<void> {
+  /** Stops taking records; deletes the kept segment, and the current one if every record in it is settled. */
+  close(): void {
     if (this.closed) return;
     this.closed = true;
     closeSync(this.fd);
-    if (this.spare) { await this.spare; this.remove(this.segment + 1, false); }
+    if (this.free !== null) this.remove(this.free);
+    this.free = null;
     if ((this.pending.get(this.segment) ?? 0) <= 0) this.remove(this.segment);
   }
 
-  /** The next segment is made in the background while this one fills. */
-  private prepareSpare(): void {
-    const n = this.segment + 1;
-    this.spareReady = false;
-    this.spare = makeSegment(this.dir, n, this.segmentBytes).then(() => { this.spareReady = true; return true; }, () => false);
-  }
-
+  /** The next segment: the kept one renamed (its blocks are allocated), else a new one. */
   private rotate(): void {
     const old = this.segment;
-    let next = old + 1;
-    if (!this.spareReady) {
-      // a spare still being written is left to finish and then deleted; the next number is made here
-      if (this.spare) {
-        const unfinished = next;
-        void this.spare.then(() => this.remove(unfinished, false));
-        next++;
-      }
-      makeSegmentSync(this.dir, next, this.segmentBytes);
+    const next = old + 1;
+    if (this.free !== null) {
+      const kept = this.free;
+      renameSync(join(this.dir, segmentName(kept)), join(this.dir, segmentName(next)));
+      syncDir(this.dir);
+      this.free = null;
+      this.removedHook?.(kept);
+    } else {
+      makeSegment(this.dir, next, this.segmentBytes);
     }
+    // the new file is open before the old one is closed: a failure leaves this journal as it was
+    const fd = openSync(join(this.dir, segmentName(next)), 'r+');
     closeSync(this.fd);
-    this.fd = openSync(join(this.dir, segmentName(next)), 'r+');
+    this.fd = fd;
     this.segment = next;
     this.offset = 0;
-    this.spare = null;
-    this.spareReady = false;
     this.pending.set(next, 0);
-    if ((this.pending.get(old) ?? 0) <= 0) this.remove(old);
+    if ((this.pending.get(old) ?? 0) <= 0) this.retire(old);
   }
 
-  private remove(segment: number, announce = true): void {
+  /** A segment whose records are all settled: kept for the next rotation if none is, else deleted. */
+  private retire(segment: number): void {
+    this.pending.delete(segment);
+    if (this.free === null && !this.closed && segment < this.segment) {
+      // its records stay readable (and marked applied) until the rename in rotate makes them stale
+      this.free = segment;
+      return;
+    }
+    this.remove(segment);
+  }
+
+  private remove(segment: number): void {
     this.pending.delete(segment);
     try {
       unlinkSync(join(this.dir, segmentName(segment)));
       syncDir(this.dir);
     } catch { /* already gone */ }
-    if (announce) this.removedHook?.(segment);
+    this.removedHook?.(segment);
   }
 }
 

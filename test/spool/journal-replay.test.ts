@@ -50,6 +50,7 @@ test('a record left in the journal only is spooled, audited and delivered at sta
   )));
   await store.env.transaction(() => { void store.meta.put(journalMark(tickets[1]!), 1); });
   await store.close();
+  journal.close();
   const leftOver = readdirSync(join(dataDir, 'journal'));
 
   const gw = await startTestGateway(d);
@@ -67,9 +68,50 @@ test('a record left in the journal only is spooled, audited and delivered at sta
 
   const now = readdirSync(join(dataDir, 'journal'));
   t.false(now.some((n) => leftOver.includes(n)), `the left-over segment is gone (${leftOver.join()} -> ${now.join()})`);
-  const current = Number(now[0]!.slice(0, 10));
-  t.deepEqual([...gw.store.meta.getKeys({ start: JOURNAL_MARK, end: journalMark({ segment: current, offset: 0 }) })], [], 'no marks of deleted segments remain');
+  t.deepEqual([...gw.store.meta.getKeys({ start: JOURNAL_MARK, end: JOURNAL_MARK + '~' })].filter((k) => (k as string) < journalMark({ segment: Number(now[0]!.slice(0, 10)), offset: 0 })), [], 'no marks of deleted segments remain');
   await gw.stop();
   const v = await runCli(['audit', 'verify', '--config', d.configFile]);
   t.is(v.code, 0, v.stderr + v.stdout);
+});
+
+test('after a clean stop the next start drops every mark, so a record at a reused segment number is not taken for an applied one', async (t) => {
+  t.timeout(60_000);
+  const sink = await startSink();
+  t.teardown(() => sink.close());
+  const d = makeGatewayDir({ outbound: { routes: { '*': `127.0.0.1:${sink.port}` }, tls: { '*': 'none' }, caFile: null, retry: { schedule: ['1s'], maxAge: '1h' } } });
+  const dataDir = join(d.dir, 'data');
+  const keyFile = join(d.dir, 'certs', 'master.key');
+  const journalRecordOf = (store: ReturnType<typeof openStore>, x: { bytes: Buffer; entry: Queued }) => journalRecord(
+    store.messages.seal(Buffer.from(JSON.stringify({ entry: x.entry, passphrase: null }), 'utf8')), store.messages.seal(x.bytes),
+  );
+  // run 1 journals a message at segment 1, offset 0, marks it applied, and stops cleanly (the journal is empty
+  // afterwards; the mark is left for the next start to drop)
+  await (await startTestGateway(d)).stop();
+  const first = { bytes: message('first-1'), entry: entryFor(message('first-1'), 'first-1', Date.now()) };
+  let store = openStore(dataDir, { keyring: keyringCache(keyFile) });
+  const j1 = Journal.open(join(dataDir, 'journal')).journal;
+  const t1 = j1.append(journalRecordOf(store, first));
+  await store.env.transaction(() => { void store.meta.put(journalMark(t1), 1); });
+  await store.close();
+  j1.settled(t1);
+  j1.close();
+  t.deepEqual(readdirSync(join(dataDir, 'journal')), [], 'a clean stop leaves no segment');
+
+  // run 2 starts (dropping that mark) and stops; then a record lands at segment 1, offset 0 again and the
+  // gateway dies before LMDB has it
+  await (await startTestGateway(d)).stop();
+  store = openStore(dataDir, { keyring: keyringCache(keyFile) });
+  t.deepEqual([...store.meta.getKeys({ start: JOURNAL_MARK, end: JOURNAL_MARK + '~' })], [], 'the start dropped every mark');
+  const second = { bytes: message('second-2'), entry: entryFor(message('second-2'), 'second-2', Date.now()) };
+  const j2 = Journal.open(join(dataDir, 'journal')).journal;
+  const t2 = j2.append(journalRecordOf(store, second));
+  t.deepEqual(t2, t1, 'the same segment number and offset as the first record');
+  await store.close();
+  j2.close();
+
+  const gw = await startTestGateway(d);
+  t.teardown(() => gw.stop());
+  const end = Date.now() + 20_000;
+  while (!sink.messages.some((m) => m.bytes.includes('X-Journal-Marker: second-2')) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
+  t.true(sink.messages.some((m) => m.bytes.includes('X-Journal-Marker: second-2')), 'the record at the reused number is replayed and delivered');
 });

@@ -1,5 +1,6 @@
-// The acceptance journal on real files: records survive a reopen in order, a torn or damaged record ends a
-// segment's records, full segments rotate and go once every record in them is settled, and the limits hold.
+// The acceptance journal on real files: records survive a reopen in order, a torn, damaged or older record ends a
+// segment's records, full segments are recycled (renamed, their old records no longer read) once every record
+// in them is settled, and the limits hold.
 import test from 'ava';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -10,95 +11,102 @@ const SEG = 64 * 1024;
 const dirOf = () => join(mkdtempSync(join(tmpdir(), 'phigate-journal-')), 'journal');
 const payload = (n: number, size = 1000) => Buffer.alloc(size, n % 251);
 const segments = (dir: string) => readdirSync(dir).filter((n) => n.endsWith('.wal')).sort();
+const recordsOf = (dir: string, n: number) => readRecords(readFileSync(join(dir, segmentName(n))), n);
 
-test('records come back after a reopen, in order, with their tickets; the new segment is numbered above them', async (t) => {
+test('records come back after a reopen, in order, with their tickets; the new segment is numbered above them', (t) => {
   const dir = dirOf();
-  const { journal, records } = Journal.open(dir, 0, { segmentBytes: SEG });
+  const { journal, records } = Journal.open(dir, { segmentBytes: SEG });
   t.deepEqual(records, []);
   t.is(journal.current, 1);
   t.is(statSync(join(dir, segmentName(1))).size, SEG, 'the segment is allocated in full when it is made');
-  const tickets = [journal.append(payload(1, 10)), journal.append(payload(2, 2000)), journal.append(payload(3, 1))];
+  const tickets = [journal.append(payload(1, 10)), journal.append([payload(2, 1500), payload(2, 500)]), journal.append(payload(3, 1))];
   t.deepEqual(tickets.map((x) => x.offset), [0, 18, 2026]);
-  // a crash: nothing closed; the next open reads them back
-  const again = Journal.open(dir, 0, { segmentBytes: SEG });
+  // a crash: nothing closed; the next open reads them back (a record written in parts reads as one)
+  const again = Journal.open(dir, { segmentBytes: SEG });
   t.is(again.journal.current, 2);
   t.deepEqual(again.records.map((r) => [r.segment, r.offset, r.payload.length, r.payload[0]]), [[1, 0, 10, 1], [1, 18, 2000, 2], [1, 2026, 1, 3]]);
-  // minSegment keeps numbers rising after a clean stop deleted every segment
-  const third = Journal.open(dirOf(), 41, { segmentBytes: SEG });
-  t.is(third.journal.current, 42);
-  await Promise.all([journal.close(), again.journal.close(), third.journal.close()]);
+  journal.close();
+  again.journal.close();
 });
 
-test('a torn record, a damaged record and the zero-filled rest each end the records', (t) => {
+test('a torn record, a damaged record, a record of another segment and the zero-filled rest each end the records', (t) => {
   const dir = dirOf();
-  const { journal } = Journal.open(dir, 0, { segmentBytes: SEG });
+  const { journal } = Journal.open(dir, { segmentBytes: SEG });
   for (let i = 1; i <= 4; i++) journal.append(payload(i, 500));
   const file = join(dir, segmentName(1));
   const bytes = readFileSync(file);
-  t.is(readRecords(bytes).length, 4, 'the zero-filled rest of the segment is not a record');
+  t.is(readRecords(bytes, 1).length, 4, 'the zero-filled rest of the segment is not a record');
+  t.deepEqual(readRecords(bytes, 2), [], "segment 1's records are not segment 2's (a recycled file's old records)");
   // one byte of the third record's payload flipped: the first two remain
   const damaged = Buffer.from(bytes);
   damaged.writeUInt8(damaged.readUInt8(2 * 508 + 8 + 100) ^ 0xff, 2 * 508 + 8 + 100);
-  t.deepEqual(readRecords(damaged).map((r) => r.offset), [0, 508]);
+  t.deepEqual(readRecords(damaged, 1).map((r) => r.offset), [0, 508]);
   // the fourth record cut short (a crash during its write)
-  const torn = bytes.subarray(0, 3 * 508 + 200);
-  t.deepEqual(readRecords(torn).map((r) => r.offset), [0, 508, 1016]);
+  t.deepEqual(readRecords(bytes.subarray(0, 3 * 508 + 200), 1).map((r) => r.offset), [0, 508, 1016]);
   // a length that runs past the end of the segment
   const long = Buffer.from(bytes);
   long.writeUInt32BE(SEG, 508);
-  t.deepEqual(readRecords(long).map((r) => r.offset), [0]);
+  t.deepEqual(readRecords(long, 1).map((r) => r.offset), [0]);
   // and on disk: a segment truncated mid-record reads the whole records before it
   truncateSync(file, 508 + 300);
-  t.is(Journal.open(dir, 0, { segmentBytes: SEG }).records.length, 1);
+  t.is(Journal.open(dir, { segmentBytes: SEG }).records.length, 1);
+  journal.close();
 });
 
-test('a full segment rotates; it is deleted once all its records are settled, and the hook hears of it', async (t) => {
+test('a full segment rotates; once its records are settled it is kept, then renamed into the next segment, whose old records are not read', (t) => {
   const dir = dirOf();
-  const { journal } = Journal.open(dir, 0, { segmentBytes: SEG });
-  const removed: number[] = [];
-  journal.onRemoved((s) => removed.push(s));
+  const { journal } = Journal.open(dir, { segmentBytes: SEG });
+  const gone: number[] = [];
+  journal.onRemoved((s) => gone.push(s));
   const first = [journal.append(payload(1, 30_000)), journal.append(payload(2, 30_000))];
   t.true(first.every((x) => x.segment === 1));
-  await new Promise((r) => setTimeout(r, 300)); // the spare, begun when the segment was half full, is ready
   const third = journal.append(payload(3, 30_000));
   t.is(third.segment, 2, 'the third record did not fit: a new segment');
-  t.true(existsSync(join(dir, segmentName(1))), 'not deleted while its records are unsettled');
   journal.settled(first[0]!);
-  t.true(existsSync(join(dir, segmentName(1))));
   journal.settled(first[1]!);
-  t.false(existsSync(join(dir, segmentName(1))), 'deleted once every record in it is settled');
-  t.deepEqual(removed, [1]);
-  // the current segment stays while it is written to, even with everything settled
+  t.deepEqual(segments(dir), [segmentName(1), segmentName(2)], 'settled, segment 1 is kept for the next rotation');
+  t.deepEqual(gone, [], 'its records stay readable (a crash now replays none of them: their marks stay)');
+  const fourth = journal.append(payload(4, 30_000));
+  const fifth = journal.append(payload(5, 30_000));
+  t.is(fifth.segment, 3);
+  t.deepEqual(segments(dir), [segmentName(2), segmentName(3)], 'segment 1 became segment 3');
+  t.deepEqual(gone, [1], 'its records are stale now: their marks can go');
+  // segment 3 holds the old records of segment 1 after the new one, at the very same offsets: only the new one reads
+  t.deepEqual(recordsOf(dir, 3).map((r) => [r.offset, r.payload[0]]), [[0, 5]]);
+  const again = Journal.open(dir, { segmentBytes: SEG });
+  t.deepEqual(again.records.map((r) => [r.segment, r.payload[0]]), [[2, 3], [2, 4], [3, 5]]);
+  again.journal.close();
   journal.settled(third);
-  t.true(existsSync(join(dir, segmentName(2))));
-  await journal.close();
-  t.deepEqual(segments(dir), [], 'a clean close leaves no segment (nor the spare made in the background)');
-  t.deepEqual(removed, [1, 2]);
+  journal.settled(fourth);
+  t.deepEqual(segments(dir), [segmentName(2), segmentName(3)], 'settled, segment 2 is the kept one now');
+  journal.close();
+  t.deepEqual(segments(dir), [segmentName(3)], 'close deletes the kept segment; the current one stays while a record in it is unsettled');
 });
 
-test('close keeps a segment that holds an unsettled record, and the next open hands it back', async (t) => {
+test('close keeps a segment that holds an unsettled record, and the next open hands it back', (t) => {
   const dir = dirOf();
-  const { journal } = Journal.open(dir, 0, { segmentBytes: SEG });
+  const { journal } = Journal.open(dir, { segmentBytes: SEG });
   const a = journal.append(payload(1, 100));
   journal.append(payload(2, 100));
   journal.settled(a);
-  await journal.close();
+  journal.close();
   t.deepEqual(segments(dir), [segmentName(1)]);
-  const again = Journal.open(dir, 0, { segmentBytes: SEG });
+  const again = Journal.open(dir, { segmentBytes: SEG });
   t.is(again.records.length, 2, 'both records come back; the caller skips the one it has marked applied');
   again.journal.dropLeftOver();
   t.deepEqual(segments(dir), [segmentName(2)]);
-  await again.journal.close();
+  again.journal.close();
+  t.deepEqual(segments(dir), [], 'a clean close with everything settled leaves no segment');
 });
 
-test('a record larger than a segment is refused with JOURNAL before anything is written; a closed journal refuses too', async (t) => {
+test('a record larger than a segment is refused with JOURNAL before anything is written; a closed journal refuses too', (t) => {
   const dir = dirOf();
-  const { journal } = Journal.open(dir, 0, { segmentBytes: SEG });
+  const { journal } = Journal.open(dir, { segmentBytes: SEG });
   const e = t.throws(() => journal.append(payload(1, SEG)));
   t.is((e as { code?: string }).code, 'JOURNAL');
-  t.is(readRecords(readFileSync(join(dir, segmentName(1)))).length, 0);
+  t.is(recordsOf(dir, 1).length, 0);
   t.is(journal.append(payload(2, journal.maxPayload)).offset, 0, 'the largest payload fits an empty segment');
-  await journal.close();
+  journal.close();
   t.is((t.throws(() => journal.append(payload(3))) as { code?: string }).code, 'JOURNAL');
 });
 
@@ -108,4 +116,5 @@ test('a directory that cannot be made is a JOURNAL error naming it', (t) => {
   const e = t.throws(() => Journal.open(join(base, 'file', 'journal')));
   t.is((e as { code?: string }).code, 'JOURNAL');
   t.regex((e as Error).message, /cannot open the acceptance journal in .*file\/journal/);
+  t.false(existsSync(join(base, 'file', 'journal')));
 });
