@@ -63,6 +63,8 @@ export interface PortalDeposit {
   deposit(input: { bytes: Buffer; entry: Queued; recipient: string; passphrase?: string }): Promise<{ portalId: string; expiresAt: number; notice: { bytes: Buffer; messageId: string } }>;
 }
 
+/** Written by every replay: a synced commit, also of what a killed gateway committed without a sync. */
+const JOURNAL_REPLAYED = 'journal-replayed';
 /** How many bytes of just-accepted messages are kept in memory for their first delivery attempt. */
 const FRESH_BYTES = 32 * 1024 * 1024;
 
@@ -258,7 +260,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     if (j.journaled) return;
     await commits.durable(() => {
       spoolAccepted(entry, { plain: bytes }, passphrase);
-      if (j.mark) store.meta.put(journalMark(j.mark), 1);
+      if (j.mark) store.meta.put(journalMark(j.mark), entry.queueId);
     });
     queued(entry, bytes);
   }
@@ -334,9 +336,9 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
    */
   function applyJournaled(ticket: Ticket, entry: Queued, sealed: Buffer, passphrase: string | null, plain?: Buffer): Promise<void> {
     return commits.soon(() => {
-      if (store.meta.get(journalMark(ticket)) !== undefined) return;
+      if (store.meta.get(journalMark(ticket)) === entry.queueId) return;
       spoolAccepted(entry, { sealed }, passphrase);
-      store.meta.put(journalMark(ticket), 1);
+      store.meta.put(journalMark(ticket), entry.queueId);
     }).then(() => {
       queued(entry, plain);
       store.durable().then(() => deps.journal?.settled(ticket), () => undefined);
@@ -357,27 +359,34 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const todo: { ticket: Ticket; head: JournalHead; sealed: Buffer }[] = [];
     const unreadable = new Set<number>();
     for (const r of records) {
-      if (store.meta.get(journalMark(r)) !== undefined) continue;
+      let head: JournalHead;
+      let sealed: Buffer;
       try {
         const { sealedHead, sealedBytes } = readJournalRecord(r.payload);
-        todo.push({ ticket: r, head: JSON.parse(store.messages.unseal(sealedHead).toString('utf8')) as JournalHead, sealed: sealedBytes });
+        head = JSON.parse(store.messages.unseal(sealedHead).toString('utf8')) as JournalHead;
+        sealed = sealedBytes;
       } catch (e) {
         unreadable.add(r.segment);
         log.error({ segment: r.segment, offset: r.offset, err: (e as Error).message }, 'a journal record cannot be read (wrong master key?); its segment stays in dataDir/journal');
+        continue;
       }
+      // a mark names the message it was written for: one left by another run at the same place is not this record's
+      if (store.meta.get(journalMark(r)) !== head.entry.queueId) todo.push({ ticket: r, head, sealed });
     }
     await commits.durable(() => {
       for (const { ticket, head, sealed } of todo) {
         spoolAccepted(head.entry, { sealed }, head.passphrase, new Date(head.entry.receivedAt));
-        store.meta.put(journalMark(ticket), 1);
+        store.meta.put(journalMark(ticket), head.entry.queueId);
       }
-      store.meta.put(JOURNAL_MARK + 'replayed', Date.now());
+      store.meta.put(JOURNAL_REPLAYED, Date.now());
     });
     if (todo.length) indexSoon();
     const journal = deps.journal;
-    if (journal && !unreadable.size) {
-      journal.dropLeftOver();
-      const marks = [...store.meta.getKeys({ start: JOURNAL_MARK, end: JOURNAL_MARK + '~' })];
+    if (journal) {
+      // with an unreadable record its segments stay, and their marks; every other segment and mark goes
+      journal.dropLeftOver(unreadable);
+      const keep = [...unreadable].map((segment) => segmentMarks(segment));
+      const marks = [...store.meta.getKeys({ start: JOURNAL_MARK, end: JOURNAL_MARK + '~' })].filter((k) => !keep.some((r) => (k as string) >= r.start && (k as string) < r.end));
       if (marks.length) await commits.durable(() => { for (const k of marks) void store.meta.remove(k as string); });
     }
     return todo.length;

@@ -69,15 +69,23 @@ function syncDir(dir: string): void {
 
 /** Makes segment `n`: every block written (zeros) and synced, so later writes into it change no file metadata. */
 function makeSegment(dir: string, n: number, bytes: number): void {
-  const fd = openSync(join(dir, segmentName(n)), 'w', 0o600);
+  const file = join(dir, segmentName(n));
+  const fd = openSync(file, 'w', 0o600);
   try {
     for (let at = 0; at < bytes; at += ZEROS.length) writeSync(fd, ZEROS, 0, Math.min(ZEROS.length, bytes - at), at);
     fdatasyncSync(fd);
+  } catch (e) {
+    // a full disk: the part written is given back (LMDB's commit, which takes over, needs the room)
+    try { unlinkSync(file); } catch { /* gone */ }
+    throw e;
   } finally {
     closeSync(fd);
   }
   syncDir(dir);
 }
+
+/** How long the journal is not used after a segment could not be made (each try writes 16 MB). */
+const BACK_OFF_MS = 60_000;
 
 export class Journal {
   /** records appended to each segment and not settled yet */
@@ -88,6 +96,7 @@ export class Journal {
   /** a full segment whose records are all settled, kept to become the next one */
   private free: number | null = null;
   private removedHook: ((segment: number) => void) | null = null;
+  private backOffUntil = 0;
   private readonly segmentBytes: number;
 
   private constructor(private readonly dir: string, private segment: number, private readonly leftOver: number[], opts: JournalOptions) {
@@ -135,9 +144,11 @@ export class Journal {
     const size = list.reduce((n, p) => n + p.length, 0);
     if (size > this.maxPayload) throw new JournalWriteError(`a journal record holds at most ${this.maxPayload} bytes`, null);
     if (this.offset + HEADER + size > this.segmentBytes) {
+      if (Date.now() < this.backOffUntil) throw new JournalWriteError('no journal segment to write to (making one failed a moment ago)', null);
       try {
         this.rotate();
       } catch (e) {
+        this.backOffUntil = Date.now() + BACK_OFF_MS;
         throw new JournalWriteError(`cannot start a new journal segment: ${(e as Error).message}`, null, e);
       }
     }
@@ -151,7 +162,12 @@ export class Journal {
       if (done < HEADER + size) writeAll(this.fd, Buffer.concat(buffers).subarray(done), ticket.offset + done);
       fdatasyncSync(this.fd);
     } catch (e) {
-      // what reached the file may end this segment's readable records: later records go to a new one
+      // the record may be whole on disk all the same: its length is zeroed (best effort), and later records go
+      // to a new segment
+      try {
+        writeAll(this.fd, Buffer.alloc(4), ticket.offset);
+        fdatasyncSync(this.fd);
+      } catch { /* the caller's commit marks it applied too */ }
       this.offset = this.segmentBytes;
       throw new JournalWriteError(`acceptance journal write failed: ${(e as Error).message}`, ticket, e);
     }
@@ -167,9 +183,9 @@ export class Journal {
     if (n <= 0 && ticket.segment !== this.segment) this.retire(ticket.segment);
   }
 
-  /** The left-over records are applied (or were) and synced: their segments go (deleted, never recycled). */
-  dropLeftOver(): void {
-    for (const s of this.leftOver.splice(0)) this.remove(s);
+  /** The left-over records are applied (or were) and synced: their segments go (deleted, never recycled), but `keep`. */
+  dropLeftOver(keep: ReadonlySet<number> = new Set()): void {
+    for (const s of this.leftOver.splice(0)) if (!keep.has(s)) this.remove(s);
   }
 
   /** Stops taking records; deletes the kept segment, and the current one if every record in it is settled. */
@@ -188,9 +204,10 @@ export class Journal {
     const next = old + 1;
     if (this.free !== null) {
       const kept = this.free;
+      this.free = null;
       renameSync(join(this.dir, segmentName(kept)), join(this.dir, segmentName(next)));
       syncDir(this.dir);
-      this.free = null;
+      // its records read as stale now (another segment number): their marks can go
       this.removedHook?.(kept);
     } else {
       makeSegment(this.dir, next, this.segmentBytes);
@@ -216,12 +233,15 @@ export class Journal {
     this.remove(segment);
   }
 
+  /** Deletes a segment; its marks may go only once that is on disk (else a start could replay its records). */
   private remove(segment: number): void {
     this.pending.delete(segment);
     try {
       unlinkSync(join(this.dir, segmentName(segment)));
       syncDir(this.dir);
-    } catch { /* already gone */ }
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return;
+    }
     this.removedHook?.(segment);
   }
 }

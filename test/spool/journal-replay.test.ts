@@ -7,6 +7,7 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeGatewayDir, runCli, startTestGateway } from '../helpers/gateway.js';
 import { startSink } from '../helpers/sink.js';
+import { swaks } from '../helpers/swaks.js';
 import { openStore } from '../../src/store.js';
 import { keyringCache } from '../../src/master-key.js';
 import { Journal } from '../../src/spool/journal.js';
@@ -48,7 +49,7 @@ test('a record left in the journal only is spooled, audited and delivered at sta
   const tickets = [lost!, applied!].map((x) => journal.append(journalRecord(
     store.messages.seal(Buffer.from(JSON.stringify({ entry: x.entry, passphrase: null }), 'utf8')), store.messages.seal(x.bytes),
   )));
-  await store.env.transaction(() => { void store.meta.put(journalMark(tickets[1]!), 1); });
+  await store.env.transaction(() => { void store.meta.put(journalMark(tickets[1]!), applied!.entry.queueId); });
   await store.close();
   journal.close();
   const leftOver = readdirSync(join(dataDir, 'journal'));
@@ -91,7 +92,7 @@ test('after a clean stop the next start drops every mark, so a record at a reuse
   let store = openStore(dataDir, { keyring: keyringCache(keyFile) });
   const j1 = Journal.open(join(dataDir, 'journal')).journal;
   const t1 = j1.append(journalRecordOf(store, first));
-  await store.env.transaction(() => { void store.meta.put(journalMark(t1), 1); });
+  await store.env.transaction(() => { void store.meta.put(journalMark(t1), first.entry.queueId); });
   await store.close();
   j1.settled(t1);
   j1.close();
@@ -114,4 +115,39 @@ test('after a clean stop the next start drops every mark, so a record at a reuse
   const end = Date.now() + 20_000;
   while (!sink.messages.some((m) => m.bytes.includes('X-Journal-Marker: second-2')) && Date.now() < end) await new Promise((r) => setTimeout(r, 100));
   t.true(sink.messages.some((m) => m.bytes.includes('X-Journal-Marker: second-2')), 'the record at the reused number is replayed and delivered');
+});
+
+test('a segment with a record that cannot be read is kept, and marks left by an earlier run never hide a new record at the same place', async (t) => {
+  t.timeout(90_000);
+  const sink = await startSink();
+  t.teardown(() => sink.close());
+  const d = makeGatewayDir({ outbound: { routes: { '*': `127.0.0.1:${sink.port}` }, tls: { '*': 'none' }, caFile: null, retry: { schedule: ['1s'], maxAge: '1h' } } });
+  const dataDir = join(d.dir, 'data');
+  const journalDir = join(dataDir, 'journal');
+  await (await startTestGateway(d)).stop();
+  // a whole record (its checksum holds) that does not unseal: the key it was sealed with is gone, say
+  const bad = Journal.open(journalDir).journal;
+  bad.append(Buffer.from('\0\0\0\x05sealed with a key that is gone'));
+  bad.close();
+  const badSegment = readdirSync(journalDir);
+
+  const sendOne = async (marker: string) => {
+    const gw = await startTestGateway(d);
+    const r = await swaks(['--server', '127.0.0.1', '--port', String(gw.listeners.addresses['relay']!.port), '--from', 'ehr@clinic.test', '--to', 'p@example.net',
+      '--header', `X-Journal-Marker: ${marker}`, '--body', `body of ${marker}`]);
+    t.is(r.code, 0, r.out);
+    const end = Date.now() + 20_000;
+    while (!sink.messages.some((m) => m.bytes.includes(`X-Journal-Marker: ${marker}`)) && Date.now() < end) await new Promise((res) => setTimeout(res, 100));
+    const marks = [...gw.store.meta.getKeys({ start: JOURNAL_MARK, end: JOURNAL_MARK + '~' })] as string[];
+    await gw.stop();
+    return marks;
+  };
+  // each run: the unreadable segment stays; the message (journaled: one client) is delivered
+  const marks1 = await sendOne('run-1');
+  t.true(sink.messages.some((m) => m.bytes.includes('X-Journal-Marker: run-1')));
+  t.true(readdirSync(journalDir).includes(badSegment[0]!), 'the segment with the unreadable record is kept');
+  const marks2 = await sendOne('run-2');
+  t.true(marks1.some((k) => marks2.includes(k)), `the second run wrote its record where the first did (${marks1.join()} / ${marks2.join()})`);
+  t.true(sink.messages.some((m) => m.bytes.includes('X-Journal-Marker: run-2')), 'the second message is delivered, not taken for the first');
+  t.true(readdirSync(journalDir).includes(badSegment[0]!));
 });
