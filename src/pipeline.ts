@@ -313,7 +313,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
    */
   function journaled(entry: Queued, bytes: Buffer, passphrase: string | null): { journaled: boolean; mark?: Ticket } {
     const journal = deps.journal;
-    if (!journal || (deps.openSessions?.() ?? 1) > 1 || bytes.length > journal.maxPayload / 2) return { journaled: false };
+    if (!journal || !journal.usable || (deps.openSessions?.() ?? 1) > 1 || bytes.length > journal.maxPayload / 2) return { journaled: false };
     const sealed = store.messages.seal(bytes);
     let ticket: Ticket;
     try {
@@ -358,38 +358,37 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   async function replay(records: (Ticket & { payload: Buffer })[]): Promise<number> {
     const todo: { ticket: Ticket; head: JournalHead; sealed: Buffer }[] = [];
     const unreadable = new Set<number>();
+    const cannot = (r: Ticket, e: unknown) => {
+      unreadable.add(r.segment);
+      log.error({ segment: r.segment, offset: r.offset, err: (e as Error).message }, 'a journal record cannot be read or applied (wrong master key?); its segment stays in dataDir/journal');
+    };
     for (const r of records) {
-      let head: JournalHead;
-      let sealed: Buffer;
       try {
         const { sealedHead, sealedBytes } = readJournalRecord(r.payload);
-        head = JSON.parse(store.messages.unseal(sealedHead).toString('utf8')) as JournalHead;
-        sealed = sealedBytes;
+        const head = JSON.parse(store.messages.unseal(sealedHead).toString('utf8')) as JournalHead;
+        if (typeof head.entry?.queueId !== 'string' || !Array.isArray(head.entry.status)) throw new Error('not a journal record of this version');
+        // a mark names the message it was written for: one left by another run at the same place is not this record's
+        if (store.meta.get(journalMark(r)) !== head.entry.queueId) todo.push({ ticket: r, head, sealed: sealedBytes });
       } catch (e) {
-        unreadable.add(r.segment);
-        log.error({ segment: r.segment, offset: r.offset, err: (e as Error).message }, 'a journal record cannot be read (wrong master key?); its segment stays in dataDir/journal');
-        continue;
+        cannot(r, e);
       }
-      // a mark names the message it was written for: one left by another run at the same place is not this record's
-      if (store.meta.get(journalMark(r)) !== head.entry.queueId) todo.push({ ticket: r, head, sealed });
     }
-    await commits.durable(() => {
-      for (const { ticket, head, sealed } of todo) {
-        spoolAccepted(head.entry, { sealed }, head.passphrase, new Date(head.entry.receivedAt));
-        store.meta.put(journalMark(ticket), head.entry.queueId);
-      }
-      store.meta.put(JOURNAL_REPLAYED, Date.now());
-    });
+    // one job per record, in one synced group commit: a record that cannot be applied keeps its own segment
+    const applied = await Promise.all(todo.map(({ ticket, head, sealed }) => commits.durable(() => {
+      spoolAccepted(head.entry, { sealed }, head.passphrase, new Date(head.entry.receivedAt));
+      store.meta.put(journalMark(ticket), head.entry.queueId);
+    }).then(() => true, (e: unknown) => { cannot(ticket, e); return false; })));
+    await commits.durable(() => store.meta.put(JOURNAL_REPLAYED, Date.now()));
     if (todo.length) indexSoon();
     const journal = deps.journal;
     if (journal) {
-      // with an unreadable record its segments stay, and their marks; every other segment and mark goes
-      journal.dropLeftOver(unreadable);
-      const keep = [...unreadable].map((segment) => segmentMarks(segment));
+      // the segments still on disk (one with a record that cannot be read, or not deleted) keep their marks;
+      // every other segment and mark goes
+      const keep = journal.dropLeftOver(unreadable).map((segment) => segmentMarks(segment));
       const marks = [...store.meta.getKeys({ start: JOURNAL_MARK, end: JOURNAL_MARK + '~' })].filter((k) => !keep.some((r) => (k as string) >= r.start && (k as string) < r.end));
       if (marks.length) await commits.durable(() => { for (const k of marks) void store.meta.remove(k as string); });
     }
-    return todo.length;
+    return applied.filter(Boolean).length;
   }
 
   /** A journal segment is gone: its applied marks go too. */

@@ -99,10 +99,17 @@ export class Journal {
   private backOffUntil = 0;
   private readonly segmentBytes: number;
 
-  private constructor(private readonly dir: string, private segment: number, private readonly leftOver: number[], opts: JournalOptions) {
+  private constructor(private readonly dir: string, private segment: number, private readonly leftOver: number[], opts: JournalOptions, made: boolean) {
     this.segmentBytes = opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES;
-    this.fd = openSync(join(dir, segmentName(segment)), 'r+');
     this.pending.set(segment, 0);
+    if (made) {
+      this.fd = openSync(join(dir, segmentName(segment)), 'r+');
+    } else {
+      // no segment yet: the first record after the rest makes one
+      this.fd = -1;
+      this.offset = this.segmentBytes;
+      this.backOffUntil = Date.now() + BACK_OFF_MS;
+    }
   }
 
   /** Opens the journal in `dir` with a new segment. `records` are those of the segments left from before, oldest first. */
@@ -112,11 +119,21 @@ export class Journal {
       const segments = readdirSync(dir).map((n) => NAME.exec(n)).filter((m): m is RegExpExecArray => !!m).map((m) => Number(m[1])).sort((a, b) => a - b);
       const records = segments.flatMap((segment) => readRecords(readFileSync(join(dir, segmentName(segment))), segment).map((r) => ({ segment, ...r })));
       const next = (segments.at(-1) ?? 0) + 1;
-      makeSegment(dir, next, opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES);
-      return { journal: new Journal(dir, next, segments, opts), records };
+      let made = true;
+      try {
+        makeSegment(dir, next, opts.segmentBytes ?? DEFAULT_SEGMENT_BYTES);
+      } catch {
+        made = false; // a full disk, say: the journal starts paused, the spool takes every message meanwhile
+      }
+      return { journal: new Journal(dir, next, segments, opts, made), records };
     } catch (e) {
       throw new PhigateError('JOURNAL', `cannot open the acceptance journal in ${dir}: ${(e as Error).message}`, { cause: e });
     }
+  }
+
+  /** False while the journal rests after a segment could not be made (the caller commits to LMDB instead). */
+  get usable(): boolean {
+    return !this.closed && Date.now() >= this.backOffUntil;
   }
 
   /** Called when a segment and all its records are gone (their applied marks can be dropped). */
@@ -141,10 +158,10 @@ export class Journal {
   append(parts: Buffer | Buffer[]): Ticket {
     const list = Array.isArray(parts) ? parts : [parts];
     if (this.closed) throw new JournalWriteError('the acceptance journal is closed', null);
+    if (Date.now() < this.backOffUntil) throw new JournalWriteError('the acceptance journal rests: a segment could not be made a moment ago', null);
     const size = list.reduce((n, p) => n + p.length, 0);
     if (size > this.maxPayload) throw new JournalWriteError(`a journal record holds at most ${this.maxPayload} bytes`, null);
     if (this.offset + HEADER + size > this.segmentBytes) {
-      if (Date.now() < this.backOffUntil) throw new JournalWriteError('no journal segment to write to (making one failed a moment ago)', null);
       try {
         this.rotate();
       } catch (e) {
@@ -183,16 +200,21 @@ export class Journal {
     if (n <= 0 && ticket.segment !== this.segment) this.retire(ticket.segment);
   }
 
-  /** The left-over records are applied (or were) and synced: their segments go (deleted, never recycled), but `keep`. */
-  dropLeftOver(keep: ReadonlySet<number> = new Set()): void {
-    for (const s of this.leftOver.splice(0)) if (!keep.has(s)) this.remove(s);
+  /**
+   * The left-over records are applied (or were) and synced: their segments go (deleted, never recycled), but
+   * `keep`. Returns the segments still on disk (kept, or not deleted), whose marks must stay.
+   */
+  dropLeftOver(keep: ReadonlySet<number> = new Set()): number[] {
+    const still: number[] = [];
+    for (const s of this.leftOver.splice(0)) if (keep.has(s) || !this.remove(s)) still.push(s);
+    return still;
   }
 
   /** Stops taking records; deletes the kept segment, and the current one if every record in it is settled. */
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    closeSync(this.fd);
+    if (this.fd >= 0) closeSync(this.fd);
     if (this.free !== null) this.remove(this.free);
     this.free = null;
     if ((this.pending.get(this.segment) ?? 0) <= 0) this.remove(this.segment);
@@ -214,7 +236,7 @@ export class Journal {
     }
     // the new file is open before the old one is closed: a failure leaves this journal as it was
     const fd = openSync(join(this.dir, segmentName(next)), 'r+');
-    closeSync(this.fd);
+    if (this.fd >= 0) closeSync(this.fd);
     this.fd = fd;
     this.segment = next;
     this.offset = 0;
@@ -234,15 +256,16 @@ export class Journal {
   }
 
   /** Deletes a segment; its marks may go only once that is on disk (else a start could replay its records). */
-  private remove(segment: number): void {
+  private remove(segment: number): boolean {
     this.pending.delete(segment);
     try {
       unlinkSync(join(this.dir, segmentName(segment)));
       syncDir(this.dir);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return;
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') return false;
     }
     this.removedHook?.(segment);
+    return true;
   }
 }
 

@@ -5,6 +5,7 @@ import test from 'ava';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execFileSync } from 'node:child_process';
 import { Journal, readRecords, segmentName } from '../../src/spool/journal.js';
 
 const SEG = 64 * 1024;
@@ -117,4 +118,21 @@ test('a directory that cannot be made is a JOURNAL error naming it', (t) => {
   t.is((e as { code?: string }).code, 'JOURNAL');
   t.regex((e as Error).message, /cannot open the acceptance journal in .*file\/journal/);
   t.false(existsSync(join(base, 'file', 'journal')));
+});
+
+test('a segment that cannot be made (a file size limit stands in for a full disk) leaves no partial file: the journal rests, the old records are read', (t) => {
+  const dir = dirOf();
+  const { journal } = Journal.open(dir, { segmentBytes: SEG });
+  journal.append(payload(7, 100));
+  journal.close();
+  // a child limited to 1 MB files opens the journal with its 16 MB segments
+  const script = `import { Journal } from ${JSON.stringify(new URL('../../src/spool/journal.js', import.meta.url).href)};
+    import { readdirSync } from 'node:fs';
+    const { journal, records } = Journal.open(process.argv[1]);
+    let code = null;
+    try { journal.append(Buffer.from('x')); } catch (e) { code = e.code; }
+    const files = readdirSync(process.argv[1]).sort();
+    console.log(JSON.stringify({ usable: journal.usable, records: records.length, code, files }));`;
+  const out = execFileSync('bash', ['-c', 'ulimit -f 1024; exec "$@"', 'bash', process.execPath, '--input-type=module', '-e', script, dir], { encoding: 'utf8' });
+  t.deepEqual(JSON.parse(out), { usable: false, records: 1, code: 'JOURNAL', files: [segmentName(1)] }, 'no partial segment 2 is left behind; the old segment stays');
 });
