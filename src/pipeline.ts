@@ -1,6 +1,7 @@
 // Owns the order of the stages and nothing else: at DATA the listener's Received envelope is scanned (inspect) and
 // decided per recipient (policy), then spooled with its audit events in one durable commit (or refused with 550
-// when policy rejects every recipient); the scheduler runs due recipients through their route: transform (rule
+// when policy rejects every recipient; a lone client's message is synced to the acceptance journal first and
+// committed right after its 250); the scheduler runs due recipients through their route: transform (rule
 // edits, DKIM) and deliver, a fallback to the next protected method, a hold, or a policy bounce; the outcome
 // updates the queue and the audit and produces DSNs and notices.
 import { createHash } from 'node:crypto';
@@ -304,10 +305,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   /**
    * A lone client's message: synced to the acceptance journal here (one write and one fdatasync, see
-   * spool/journal.ts), so the 250 does not wait for LMDB's synced commit; applied to LMDB right after. The
-   * record holds the queue entry and the passphrase, and the message, each sealed at rest like the spool.
-   * Its commit to LMDB follows at once, not waited for: an asynchronous commit on lmdb's writer thread, which
-   * would add a round trip between threads to each reply (measured: 3.8 against 1.5 ms for the 250 after DATA).
+   * spool/journal.ts), so the 250 does not wait for LMDB's synced commit. The record holds the queue entry and
+   * the passphrase, and the message, each sealed at rest like the spool. Its commit to LMDB follows at once and
+   * is not waited for: that asynchronous commit on lmdb's writer thread would add a round trip between threads
+   * to each reply (measured: 3.8 against 1.5 ms for the 250 after DATA).
    * False (the caller commits to LMDB as usual): several clients share group commits instead, a message larger
    * than half a segment, or a journal that cannot be written.
    */
@@ -350,10 +351,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   /**
-   * At start, before any record is written: applies the records LMDB has no mark for, syncs LMDB (also what a
-   * killed gateway committed without a sync), deletes the old segments, then every mark (segment numbers start
-   * again once a clean stop left none, so an old mark must not meet a new record). A record that cannot be read
-   * keeps its segments, and their marks.
+   * At start, before any record is written: applies the records LMDB has no mark for (a mark holds its
+   * message's queue id, so one left by another run at the same place does not count), syncs LMDB (also what a
+   * killed gateway committed without a sync), deletes the old segments, then their marks. A record that cannot
+   * be read or applied keeps its segment, and that segment's marks.
    */
   async function replay(records: (Ticket & { payload: Buffer })[]): Promise<number> {
     const todo: { ticket: Ticket; head: JournalHead; sealed: Buffer }[] = [];
