@@ -66,6 +66,13 @@ export interface PortalDeposit {
 
 /** Written by every replay: a synced commit, also of what a killed gateway committed without a sync. */
 const JOURNAL_REPLAYED = 'journal-replayed';
+/**
+ * How long a journaled message may wait for a group commit to ride in: with one client, it then shares LMDB's
+ * commit (and sync) with the previous message's policy decision instead of adding one of its own, which the
+ * journal's fdatasync competes with. Measured, 1 KB at one client, eight alternating runs: median 1.17x Postfix
+ * with reuse and 0.90x with a new connection per message, against 0.87x and 0.80x when committed at once.
+ */
+const JOURNAL_APPLY_MS = 20;
 /** How many bytes of just-accepted messages are kept in memory for their first delivery attempt. */
 const FRESH_BYTES = 32 * 1024 * 1024;
 
@@ -330,13 +337,13 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
   }
 
   /**
-   * A journal record into LMDB, with its applied mark, in a group commit begun at once; the journal may drop it
-   * once LMDB has synced it. Never rejects: the record is on disk already; a failed write is tried again in 5 s
+   * A journal record into LMDB, with its applied mark, in the next group commit or within JOURNAL_APPLY_MS; the
+   * journal may drop it once LMDB has synced it. Never rejects: the record is on disk already; a failed write is tried again in 5 s
    * (and the record is replayed at the next start). Applying a record already marked does nothing (a commit
    * whose sync then failed is not applied twice by the retry).
    */
   function applyJournaled(ticket: Ticket, entry: Queued, sealed: Buffer, passphrase: string | null, plain?: Buffer): Promise<void> {
-    return commits.soon(() => {
+    return commits.within(JOURNAL_APPLY_MS, () => {
       if (store.meta.get(journalMark(ticket)) === entry.queueId) return;
       spoolAccepted(entry, { sealed }, passphrase);
       store.meta.put(journalMark(ticket), entry.queueId);

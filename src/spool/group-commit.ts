@@ -12,8 +12,8 @@
 // Three kinds of write:
 // - durable (an accepted message): the next group; resolves once synced, so the 250 can be sent.
 // - lazy (an after-queue policy decision): rides in the next group of either kind, or commits within `lazyMs`;
-//   `soon` is a lazy write with no window (a journaled acceptance, already synced in the journal: its 250 waits
-//   for this commit, not for LMDB's sync).
+//   `within` is a lazy write with a window of the caller's (a journaled acceptance, already synced in the
+//   journal: its 250 does not wait for this commit at all).
 // - batched (a delivery's outcome): committed with other outcomes, in a group of their own, within `batchMs` or
 //   once `maxBatch` wait. Outcomes never ride with acceptances, so the synced commit a client waits for stays
 //   small, and one fsync covers many deliveries (Postfix does not sync a delivered message's removal at all).
@@ -57,9 +57,9 @@ export class GroupCommitter {
     return new Promise<void>((resolve, reject) => this.ask('lazy', this.windows.lazyMs, writes, () => resolve(), reject));
   }
 
-  /** Runs `writes` in the next group commit, begun at once; resolves once committed (the sync may still be running). */
-  soon<T>(writes: () => T): Promise<T> {
-    return new Promise<T>((resolve, reject) => this.ask('lazy', 0, writes, resolve as (v: unknown) => void, reject));
+  /** Runs `writes` in the next group commit, or within `waitMs`; resolves once committed (the sync may still be running). */
+  within<T>(waitMs: number, writes: () => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => this.ask('lazy', waitMs, writes, resolve as (v: unknown) => void, reject));
   }
 
   /** Runs `writes` in a group of batched writes within `batchMs`; resolves once committed (the sync may still be running). */
