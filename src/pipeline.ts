@@ -23,7 +23,7 @@ import { appendInTxn, indexAuditTail } from './audit/append.js';
 import type { AuditInput } from './audit/record.js';
 import { DERIVED, getBytes, getEntry, isFinished, listEntries, newEntry, putInTxn, putSealedInTxn, removeInTxn, updateInTxn } from './spool/spool.js';
 import { JournalWriteError, type Journal, type Ticket } from './spool/journal.js';
-import { JOURNAL_MARK, journalMark, journalRecord, readJournalRecord, segmentMarks, type JournalHead } from './spool/journal-record.js';
+import { JOURNAL_MARK, journalMark, journalRecord, parseJournalHead, readJournalRecord, segmentMarks, type JournalHead } from './spool/journal-record.js';
 import { Scheduler } from './spool/scheduler.js';
 import { COMMITTER_CLOSED, GroupCommitter } from './spool/group-commit.js';
 import { newQueueId } from './spool/ids.js';
@@ -373,8 +373,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     for (const r of records) {
       try {
         const { sealedHead, sealedBytes } = readJournalRecord(r.payload);
-        const head = JSON.parse(store.messages.unseal(sealedHead).toString('utf8')) as JournalHead;
-        if (typeof head.entry?.queueId !== 'string' || !Array.isArray(head.entry.status)) throw new Error('not a journal record of this version');
+        const head = parseJournalHead(store.messages.unseal(sealedHead));
         // a mark names the message it was written for: one left by another run at the same place is not this record's
         if (store.meta.get(journalMark(r)) !== head.entry.queueId) todo.push({ ticket: r, head, sealed: sealedBytes });
       } catch (e) {

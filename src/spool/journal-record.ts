@@ -29,3 +29,18 @@ export function readJournalRecord(payload: Buffer): { sealedHead: Buffer; sealed
   const n = payload.readUInt32BE(0);
   return { sealedHead: payload.subarray(4, 4 + n), sealedBytes: payload.subarray(4 + n) };
 }
+
+/**
+ * The unsealed head of a record. Throws an error of its own words when it is not one: JSON.parse's message quotes
+ * the text it failed on, which holds envelope addresses, and the caller logs the message.
+ */
+export function parseJournalHead(text: Buffer): JournalHead {
+  let head: JournalHead;
+  try {
+    head = JSON.parse(text.toString('utf8')) as JournalHead;
+  } catch {
+    throw new Error('not a journal record this version can read');
+  }
+  if (typeof head?.entry?.queueId !== 'string' || !Array.isArray(head.entry.status)) throw new Error('not a journal record this version can read');
+  return head;
+}
