@@ -63,6 +63,16 @@ export class FileProblemsError extends PhigateError {
   }
 }
 
+/** Where an acceptance journal record is: its segment and its offset there. */
+export interface JournalPlace { segment: number; offset: number }
+
+/** A journal write that failed; `ticket` is where the record was (it may be whole on disk), if it got that far. */
+export class JournalWriteError extends PhigateError {
+  constructor(message: string, readonly ticket: JournalPlace | null, cause?: unknown) {
+    super('JOURNAL', message, cause === undefined ? undefined : { cause });
+  }
+}
+
 export function isPhigateError(e: unknown): e is PhigateError {
   return e instanceof PhigateError;
 }

@@ -14,7 +14,7 @@
 import { closeSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { PhigateError } from '../errors.js';
+import { JournalWriteError, PhigateError, type JournalPlace } from '../errors.js';
 
 const HEADER = 8;
 const NAME = /^(\d{10})\.wal$/;
@@ -22,18 +22,11 @@ const ZEROS = Buffer.alloc(1024 * 1024);
 const DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024;
 
 /** Where a record is: its segment and its offset there. */
-export interface Ticket { segment: number; offset: number }
+export type Ticket = JournalPlace;
 
 export interface JournalOptions {
   /** bytes per segment (allocated when it is made) */
   segmentBytes?: number;
-}
-
-/** A journal write that failed; `ticket` is where the record was (it may be whole on disk). */
-export class JournalWriteError extends PhigateError {
-  constructor(message: string, readonly ticket: Ticket | null, cause?: unknown) {
-    super('JOURNAL', message, cause === undefined ? undefined : { cause });
-  }
 }
 
 function checksum(segment: number, parts: Buffer[]): number {
