@@ -54,7 +54,7 @@ export class GroupCommitter {
 
   /** Runs `writes` in the next group commit, or within `lazyMs`; resolves once committed (the sync may still be running). */
   lazy(writes: () => void): Promise<void> {
-    return new Promise<void>((resolve, reject) => this.ask('lazy', this.windows.lazyMs, writes, () => resolve(), reject));
+    return this.within(this.windows.lazyMs, writes);
   }
 
   /** Runs `writes` in the next group commit, or within `waitMs`; resolves once committed (the sync may still be running). */
@@ -82,8 +82,7 @@ export class GroupCommitter {
   /** Arms the next commit: at the next turn for durable writes or a full batch, else at the earliest window's end. */
   private plan(): void {
     if (!this.waiting.length) return;
-    const now = Date.now();
-    if (this.waiting.some((j) => j.kind === 'durable' || (j.kind === 'lazy' && j.due <= now)) || this.batchedWaiting() >= this.windows.maxBatch) {
+    if (this.waiting.some((j) => j.kind === 'durable') || this.batchedWaiting() >= this.windows.maxBatch) {
       this.immediate ??= setImmediate(() => { this.immediate = null; void this.commitDue(); });
       return;
     }
