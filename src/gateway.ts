@@ -301,7 +301,7 @@ async function startLocked(opts: GatewayOptions, loaded: Config, lock: DataLock)
     await pipeline.stop(0);
     watcher?.close();
     await scanPool.close();
-    await journal.close();
+    journal.close();
     await store.close();
     throw e;
   }
@@ -346,7 +346,7 @@ async function startLocked(opts: GatewayOptions, loaded: Config, lock: DataLock)
       await listeners.close(1000);
       await pipeline.stop(0);
       await scanPool.close();
-      await journal.close();
+      journal.close();
       await store.close();
       throw e;
     }
@@ -398,10 +398,11 @@ async function startLocked(opts: GatewayOptions, loaded: Config, lock: DataLock)
       log.info({ timeoutMs: bound }, 'shutting down: no new connections, finishing transactions and deliveries');
       await listeners.close(bound);
       await pipeline.stop(Math.max(0, deadline - Date.now()));
-      // the journal's records are all in the synced spool now: its segment goes
+      // the journal's records are all in the synced spool now; once the hand-backs waiting on that sync have
+      // run, the closed journal deletes its segment (a record not handed back keeps it, for the next start)
       await store.durable();
       await new Promise((r) => setImmediate(r));
-      await journal.close();
+      journal.close();
       watcher?.close();
       await scanPool.close();
       try {
