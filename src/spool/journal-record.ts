@@ -19,10 +19,11 @@ export function segmentMarks(segment: number): { start: string; end: string } {
   return { start: prefix, end: prefix + '~' };
 }
 
-export function journalRecord(sealedHead: Buffer, sealedBytes: Buffer): Buffer {
+/** A record's parts, in order (the journal writes them with one writev: the message is not copied again). */
+export function journalRecord(sealedHead: Buffer, sealedBytes: Buffer): Buffer[] {
   const len = Buffer.alloc(4);
   len.writeUInt32BE(sealedHead.length, 0);
-  return Buffer.concat([len, sealedHead, sealedBytes], 4 + sealedHead.length + sealedBytes.length);
+  return [len, sealedHead, sealedBytes];
 }
 
 export function readJournalRecord(payload: Buffer): { sealedHead: Buffer; sealedBytes: Buffer } {
