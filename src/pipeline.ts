@@ -21,8 +21,9 @@ import { takePassphrase } from './portal/passphrase.js';
 import { SCANNER_STOPPED } from './inspect/pool.js';
 import { appendInTxn, indexAuditTail } from './audit/append.js';
 import type { AuditInput } from './audit/record.js';
+import { FreshBytes } from './spool/fresh-bytes.js';
 import { DERIVED, getBytes, getEntry, isFinished, listEntries, newEntry, putInTxn, putSealedInTxn, removeInTxn, updateInTxn } from './spool/spool.js';
-import type { Journal, Ticket } from './spool/journal.js';
+import type { Journal, RecordRead, Ticket } from './spool/journal.js';
 import { JournalWriteError } from './errors.js';
 import { JOURNAL_MARK, journalMark, journalRecord, parseJournalHead, readJournalRecord, segmentMarks, type JournalHead } from './spool/journal-record.js';
 import { Scheduler } from './spool/scheduler.js';
@@ -100,7 +101,7 @@ export interface Pipeline {
   /** Re-reads the queue and schedules every unfinished entry (start-up, and periodically for CLI changes). */
   rescan(): void;
   /** At start, before rescan: applies the journal records LMDB does not have yet. Returns how many. */
-  replay(records: (Ticket & { payload: Buffer })[]): Promise<number>;
+  replay(records: (Ticket & RecordRead)[]): Promise<number>;
   stop(timeoutMs: number): Promise<void>;
   readonly scheduler: Scheduler;
 }
@@ -275,30 +276,10 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     queued(entry, bytes);
   }
 
-  // The plain bytes of messages just accepted, for their first delivery attempt, which then neither reads nor
-  // unseals what is still in memory; at most FRESH_BYTES, the oldest dropped first.
-  const fresh = new Map<string, Buffer>();
-  let freshBytes = 0;
-  function keepFresh(queueId: string, bytes: Buffer): void {
-    fresh.set(queueId, bytes);
-    freshBytes += bytes.length;
-    for (const [id, b] of fresh) {
-      if (freshBytes <= FRESH_BYTES) break;
-      fresh.delete(id);
-      freshBytes -= b.length;
-    }
-  }
-  function takeFresh(queueId: string): Buffer | undefined {
-    const b = fresh.get(queueId);
-    if (b) {
-      fresh.delete(queueId);
-      freshBytes -= b.length;
-    }
-    return b;
-  }
+  const fresh = new FreshBytes(FRESH_BYTES);
 
   function queued(entry: Queued, bytes?: Buffer): void {
-    if (bytes) keepFresh(entry.queueId, bytes);
+    if (bytes) fresh.keep(entry.queueId, bytes);
     indexSoon();
     log.info({ queueId: entry.queueId, listener: entry.client.listener, recipients: entry.recipients.length, size: entry.size }, 'queued');
     scheduler.schedule(entry.queueId, deps.now());
@@ -365,14 +346,18 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
    * killed gateway committed without a sync), deletes the old segments, then their marks. A record that cannot
    * be read or applied keeps its segment, and that segment's marks.
    */
-  async function replay(records: (Ticket & { payload: Buffer })[]): Promise<number> {
+  async function replay(records: (Ticket & RecordRead)[]): Promise<number> {
     const todo: { ticket: Ticket; head: JournalHead; sealed: Buffer }[] = [];
     const unreadable = new Set<number>();
     const cannot = (r: Ticket, e: unknown) => {
       unreadable.add(r.segment);
-      log.error({ segment: r.segment, offset: r.offset, err: (e as Error).message }, 'a journal record cannot be read or applied (wrong master key?); its segment stays in dataDir/journal');
+      log.error({ segment: r.segment, offset: r.offset, err: (e as Error).message }, 'a journal record cannot be read or applied (damaged, or sealed with a master key no longer in the ring); its segment stays in dataDir/journal');
     };
     for (const r of records) {
+      if (r.damaged) {
+        cannot(r, new Error('the record fails its checksum (damaged on disk); the records after it are read'));
+        continue;
+      }
       try {
         const { sealedHead, sealedBytes } = readJournalRecord(r.payload);
         const head = parseJournalHead(store.messages.unseal(sealedHead));
@@ -568,7 +553,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     }
     const entry = getEntry(store, queueId);
     if (!entry) {
-      takeFresh(queueId);
+      fresh.take(queueId);
       return;
     }
     const c = deps.config();
@@ -576,7 +561,7 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
     const due = entry.status.filter((s) => (s.state === 'pending' || s.state === 'deferred') && s.nextAttemptAt <= now);
     if (!due.length) return reschedule(entry);
     let plain: Buffer | undefined | null = null;
-    const pre: PendingWrites = { created: [], writes: [], keepIfQueued: [], events: [], plain: () => (plain === null ? (plain = takeFresh(queueId) ?? getBytes(store, queueId)) : plain) };
+    const pre: PendingWrites = { created: [], writes: [], keepIfQueued: [], events: [], plain: () => (plain === null ? (plain = fresh.take(queueId) ?? getBytes(store, queueId)) : plain) };
     const ins = await inspected(entry, pre);
     if (ins && entry.undecided) decideQueued(entry, ins, pre);
     if (!ins || entry.undecided) {

@@ -35,18 +35,33 @@ function checksum(segment: number, parts: Buffer[]): number {
   return parts.reduce((c, p) => crc32(p, c), crc32(n));
 }
 
-/** The whole records in segment `segment`'s bytes, up to the first empty, torn, damaged or older one. */
-export function readRecords(bytes: Buffer, segment: number): { offset: number; payload: Buffer }[] {
-  const out: { offset: number; payload: Buffer }[] = [];
+/** One record read back; `damaged`: it fails its checksum, yet a whole record of this segment follows it. */
+export interface RecordRead { offset: number; payload: Buffer; damaged?: true }
+
+/** Whether a whole record of segment `segment` starts at `at`. */
+function recordAt(bytes: Buffer, at: number, segment: number): { len: number; ok: boolean } | null {
+  if (at + HEADER > bytes.length) return null;
+  const len = bytes.readUInt32BE(at);
+  if (len === 0 || at + HEADER + len > bytes.length) return null;
+  return { len, ok: checksum(segment, [bytes.subarray(at + HEADER, at + HEADER + len)]) === bytes.readUInt32BE(at + 4) };
+}
+
+/**
+ * The records in segment `segment`'s bytes, up to the first empty, torn or older one. A record that fails its
+ * checksum ends them (a torn last write, or a recycled segment's old records) unless a whole record of this
+ * segment follows it: then it was damaged in place, and is returned marked `damaged` so that the records after
+ * it are not lost without a word. (A damaged length field cannot be stepped over: the reading ends there.)
+ */
+export function readRecords(bytes: Buffer, segment: number): RecordRead[] {
+  const out: RecordRead[] = [];
   let at = 0;
-  while (at + HEADER <= bytes.length) {
-    const len = bytes.readUInt32BE(at);
-    const end = at + HEADER + len;
-    if (len === 0 || end > bytes.length) break;
-    const payload = bytes.subarray(at + HEADER, end);
-    if (checksum(segment, [payload]) !== bytes.readUInt32BE(at + 4)) break;
-    out.push({ offset: at, payload });
-    at = end;
+  for (let r = recordAt(bytes, at, segment); r; r = recordAt(bytes, at, segment)) {
+    const payload = bytes.subarray(at + HEADER, at + HEADER + r.len);
+    const next = at + HEADER + r.len;
+    if (r.ok) out.push({ offset: at, payload });
+    else if (recordAt(bytes, next, segment)?.ok) out.push({ offset: at, payload, damaged: true });
+    else break;
+    at = next;
   }
   return out;
 }
@@ -106,7 +121,7 @@ export class Journal {
   }
 
   /** Opens the journal in `dir` with a new segment. `records` are those of the segments left from before, oldest first. */
-  static open(dir: string, opts: JournalOptions = {}): { journal: Journal; records: (Ticket & { payload: Buffer })[] } {
+  static open(dir: string, opts: JournalOptions = {}): { journal: Journal; records: (Ticket & RecordRead)[] } {
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const segments = readdirSync(dir).map((n) => NAME.exec(n)).filter((m): m is RegExpExecArray => !!m).map((m) => Number(m[1])).sort((a, b) => a - b);

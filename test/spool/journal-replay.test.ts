@@ -5,7 +5,7 @@ import test, { type ExecutionContext } from 'ava';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { createHash } from 'node:crypto';
-import { readdirSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { makeGatewayDir, noDns, runCli, startTestGateway, type GatewayDir } from '../helpers/gateway.js';
 import { startSink, type Sink } from '../helpers/sink.js';
@@ -171,4 +171,37 @@ test('a record that unseals but is not a journal record is logged without a word
   t.regex(line!, /not a journal record this version can read/);
   t.false(logs.join('').includes('ann.patient'), 'no part of the unsealed text reaches the log');
   t.true(readdirSync(journalDir).includes(kept[0]!), 'its segment is kept');
+});
+
+test('a record damaged in the middle of a segment is logged and its segment kept; the records after it are still delivered', async (t) => {
+  t.timeout(60_000);
+  const { sink, d, journalDir, openSealing } = await setup(t);
+  const store = openSealing();
+  const receivedAt = Date.now() - 60_000;
+  const [before, hurt, after] = ['before-1', 'hurt-2', 'after-3'].map((m) => ({ bytes: message(m), entry: entryFor(message(m), m, receivedAt) }));
+  const { journal } = Journal.open(journalDir);
+  const tickets = [before!, hurt!, after!].map((x) => journal.append(recordOf(store, x)));
+  journal.close();
+  await store.close();
+  const [segment] = readdirSync(journalDir);
+  // one byte in the middle of the second record's payload flipped on disk
+  const file = join(journalDir, segment!);
+  const bytes = readFileSync(file);
+  const at = tickets[1]!.offset + 8 + 40;
+  bytes[at] = bytes[at]! ^ 0xff;
+  writeFileSync(file, bytes);
+
+  const logs: string[] = [];
+  const gw = await startGateway({ configFile: d.configFile, log: pino({ level: 'info' }, new Writable({ write(c, _e, cb) { logs.push(String(c)); cb(); } })), resolver: noDns, rescanMs: 500 });
+  t.teardown(() => gw.stop());
+  await until(() => hasMarker(sink, 'before-1') && hasMarker(sink, 'after-3'));
+  t.true(hasMarker(sink, 'before-1'));
+  t.true(hasMarker(sink, 'after-3'), 'the record after the damaged one is replayed and delivered');
+  t.false(hasMarker(sink, 'hurt-2'));
+  const line = logs.find((l) => l.includes('journal record cannot be read'));
+  t.truthy(line, 'the damaged record is logged');
+  t.regex(line!, /fails its checksum/);
+  t.regex(line!, new RegExp(`"offset":${tickets[1]!.offset}\\b`));
+  await gw.stop();
+  t.true(readdirSync(journalDir).includes(segment!), 'the segment with the damaged record is kept for an operator');
 });

@@ -30,7 +30,7 @@ test('records come back after a reopen, in order, with their tickets; the new se
   again.journal.close();
 });
 
-test('a torn record, a damaged record, a record of another segment and the zero-filled rest each end the records', (t) => {
+test('a torn record, a damaged last record, a record of another segment and the zero-filled rest each end the records; a damaged record with records after it is reported', (t) => {
   const dir = dirOf();
   const { journal } = Journal.open(dir, { segmentBytes: SEG });
   for (let i = 1; i <= 4; i++) journal.append(payload(i, 500));
@@ -38,10 +38,15 @@ test('a torn record, a damaged record, a record of another segment and the zero-
   const bytes = readFileSync(file);
   t.is(readRecords(bytes, 1).length, 4, 'the zero-filled rest of the segment is not a record');
   t.deepEqual(readRecords(bytes, 2), [], "segment 1's records are not segment 2's (a recycled file's old records)");
-  // one byte of the third record's payload flipped: the first two remain
+  // one byte of the third record's payload flipped: a whole record follows it, so it is reported damaged and the
+  // fourth is still read
   const damaged = Buffer.from(bytes);
   damaged.writeUInt8(damaged.readUInt8(2 * 508 + 8 + 100) ^ 0xff, 2 * 508 + 8 + 100);
-  t.deepEqual(readRecords(damaged, 1).map((r) => r.offset), [0, 508]);
+  t.deepEqual(readRecords(damaged, 1).map((r) => [r.offset, r.damaged ?? false]), [[0, false], [508, false], [1016, true], [1524, false]]);
+  // the last record damaged (as a torn last write reads): nothing whole follows, so the records end before it
+  const lastDamaged = Buffer.from(bytes);
+  lastDamaged.writeUInt8(lastDamaged.readUInt8(3 * 508 + 8 + 100) ^ 0xff, 3 * 508 + 8 + 100);
+  t.deepEqual(readRecords(lastDamaged, 1).map((r) => [r.offset, r.damaged ?? false]), [[0, false], [508, false], [1016, false]]);
   // the fourth record cut short (a crash during its write)
   t.deepEqual(readRecords(bytes.subarray(0, 3 * 508 + 200), 1).map((r) => r.offset), [0, 508, 1016]);
   // a length that runs past the end of the segment
