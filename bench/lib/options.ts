@@ -31,7 +31,7 @@ export const USAGE = `Usage: node dist/bench/relay.js [options]   (or: npm run b
   --sizes=1k,100k        message payload sizes (env BENCH_SIZES)
   --conc=1,10,50         parallel SMTP sessions (env BENCH_CONC)
   --modes=new,reuse      new connection per message and/or connection reuse (env BENCH_MODES)
-  --count=N              messages per run (env BENCH_COUNT; default 2000 below 50 KB, else 300)
+  --count=N              messages per run (env BENCH_COUNT; default 2000 below 50 KB, else 1000)
   --timeout=SECONDS      time limit per run, then it is reported as incomplete (env BENCH_TIMEOUT; 120)
   --warmup=N             messages sent to each relay before measuring (env BENCH_WARMUP; 50, 0 = none)
   --no-postfix           skip the side-by-side Postfix (env BENCH_POSTFIX=0)
@@ -41,7 +41,7 @@ export const USAGE = `Usage: node dist/bench/relay.js [options]   (or: npm run b
 `;
 
 export function defaultCount(sizeBytes: number): number {
-  return sizeBytes < 50 * 1024 ? 2000 : 300;
+  return sizeBytes < 50 * 1024 ? 2000 : 1000;
 }
 
 export function parseSize(text: string): Size {
