@@ -442,10 +442,12 @@ export function createPipeline(deps: PipelineDeps): Pipeline {
 
   /**
    * The decision for a message queued undecided, made before its first delivery with the policy set in force
-   * then. It is committed before anything is sent (its scan and `scanned` event, which `inspected` left in `pre`,
-   * the routes, the `policy` events, rule notices): it rides in the next group commit, ahead of an encrypted
-   * copy's synced commit and of this attempt's outcome, so the audit reads scanned, policy, then the delivery; a
-   * crash before it lands means the message is decided (and sent) again, never sent without a recorded decision.
+   * then. What it writes (its scan and `scanned` event, which `inspected` left in `pre`, the routes, the `policy`
+   * events, rule notices) rides in the next group commit, or commits within COMMIT_WINDOWS.lazyMs: in the same
+   * group as, or ahead of, an encrypted copy's synced commit and this attempt's outcome, so the audit reads
+   * scanned, policy, then the delivery. The send does not wait for it (nor for the outcome's batch): a crash
+   * before it lands means the message is decided and sent again after the restart (at least once, as for a
+   * batched outcome), and only the second sending is in the audit.
    * False when the message's bytes are gone.
    */
   function decideQueued(entry: Queued, ins: Inspected, pre: PendingWrites): boolean {

@@ -50,7 +50,10 @@ function recordAt(bytes: Buffer, at: number, segment: number): { len: number; ok
  * The records in segment `segment`'s bytes, up to the first empty, torn or older one. A record that fails its
  * checksum ends them (a torn last write, or a recycled segment's old records) unless a whole record of this
  * segment follows it: then it was damaged in place, and is returned marked `damaged` so that the records after
- * it are not lost without a word. (A damaged length field cannot be stepped over: the reading ends there.)
+ * it are still read and the damage is reported. Only that case is found: damage to a record's length field, or
+ * damage running over two records in a row (one bad disk sector can hold several small records), ends the
+ * reading there as a torn write does, and the records after it are not seen. (Telling those apart would need
+ * a record format with a header checksum of its own.)
  */
 export function readRecords(bytes: Buffer, segment: number): RecordRead[] {
   const out: RecordRead[] = [];
