@@ -47,24 +47,30 @@ function recordAt(bytes: Buffer, at: number, segment: number): { len: number; ok
 }
 
 /**
- * The records in segment `segment`'s bytes, up to the first empty, torn or older one. A record that fails its
- * checksum ends them (a torn last write, or a recycled segment's old records) unless a whole record of this
- * segment follows it: then it was damaged in place, and is returned marked `damaged` so that the records after
- * it are still read and the damage is reported. Only that case is found: damage to a record's length field, or
- * damage running over two records in a row (one bad disk sector can hold several small records), ends the
- * reading there as a torn write does, and the records after it are not seen. (Telling those apart would need
- * a record format with a header checksum of its own.)
+ * The records in segment `segment`'s bytes, up to the first empty, torn or older one. Records that fail their
+ * checksum end them (a torn last write, or a recycled segment's old records) unless a whole record of this
+ * segment follows them, found by stepping over their lengths: then they were damaged in place, and are returned
+ * marked `damaged`, so that the records after them are still read and the damage is reported. Only damage to a
+ * record's length field cannot be stepped over: the reading ends there, as at a torn write. (A disk that cannot
+ * read a block fails the read, and the start, instead.)
  */
 export function readRecords(bytes: Buffer, segment: number): RecordRead[] {
   const out: RecordRead[] = [];
   let at = 0;
   for (let r = recordAt(bytes, at, segment); r; r = recordAt(bytes, at, segment)) {
-    const payload = bytes.subarray(at + HEADER, at + HEADER + r.len);
-    const next = at + HEADER + r.len;
-    if (r.ok) out.push({ offset: at, payload });
-    else if (recordAt(bytes, next, segment)?.ok) out.push({ offset: at, payload, damaged: true });
-    else break;
-    at = next;
+    if (r.ok) {
+      out.push({ offset: at, payload: bytes.subarray(at + HEADER, at + HEADER + r.len) });
+      at += HEADER + r.len;
+      continue;
+    }
+    const bad: RecordRead[] = [];
+    let next: ReturnType<typeof recordAt> = r;
+    for (; next && !next.ok; next = recordAt(bytes, at, segment)) {
+      bad.push({ offset: at, payload: bytes.subarray(at + HEADER, at + HEADER + next.len), damaged: true });
+      at += HEADER + next.len;
+    }
+    if (!next) break;
+    out.push(...bad);
   }
   return out;
 }

@@ -43,6 +43,10 @@ test('a torn record, a damaged last record, a record of another segment and the 
   const damaged = Buffer.from(bytes);
   damaged.writeUInt8(damaged.readUInt8(2 * 508 + 8 + 100) ^ 0xff, 2 * 508 + 8 + 100);
   t.deepEqual(readRecords(damaged, 1).map((r) => [r.offset, r.damaged ?? false]), [[0, false], [508, false], [1016, true], [1524, false]]);
+  // the second and third records damaged: stepped over by their lengths, both reported, the fourth read
+  const twoDamaged = Buffer.from(damaged);
+  twoDamaged.writeUInt8(twoDamaged.readUInt8(508 + 8 + 300) ^ 0x01, 508 + 8 + 300);
+  t.deepEqual(readRecords(twoDamaged, 1).map((r) => [r.offset, r.damaged ?? false]), [[0, false], [508, true], [1016, true], [1524, false]]);
   // the last record damaged (as a torn last write reads): nothing whole follows, so the records end before it
   const lastDamaged = Buffer.from(bytes);
   lastDamaged.writeUInt8(lastDamaged.readUInt8(3 * 508 + 8 + 100) ^ 0xff, 3 * 508 + 8 + 100);
