@@ -6,7 +6,7 @@ import test from 'ava';
 import { join } from 'node:path';
 import { startSink } from '../helpers/sink.js';
 import { freePort, makeGatewayDir, runCli } from '../helpers/gateway.js';
-import { startChildGateway } from '../helpers/child-gateway.js';
+import { restartChildGateway, startChildGateway } from '../helpers/child-gateway.js';
 import { RawSmtp, testMessage, waitExit } from '../helpers/smtp-raw.js';
 import { openStore } from '../../src/store.js';
 import { queryAudit } from '../../src/audit/query.js';
@@ -86,7 +86,7 @@ const crashMacro = test.macro(async (t, CONNECTIONS: number) => {
   t.true(owed.length > 0, 'the kill left acknowledged messages undelivered (so the restart path is exercised)');
 
   crashed = true;
-  const gw2 = await startChildGateway(t, d.configFile, relay);
+  const { gw: gw2 } = await restartChildGateway(t, d.configFile, relay);
   const deadline = Date.now() + 25_000;
   let missing = [...acked.keys()];
   while (Date.now() < deadline) {

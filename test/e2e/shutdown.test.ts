@@ -5,7 +5,7 @@ import test from 'ava';
 import { createServer, type Socket } from 'node:net';
 import { startSink } from '../helpers/sink.js';
 import { freePort, makeGatewayDir, runCli } from '../helpers/gateway.js';
-import { startChildGateway } from '../helpers/child-gateway.js';
+import { restartChildGateway, startChildGateway } from '../helpers/child-gateway.js';
 import { RawSmtp, connectionRefused, testMessage, waitExit } from '../helpers/smtp-raw.js';
 import { swaks } from '../helpers/swaks.js';
 import { readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
@@ -72,7 +72,7 @@ test.serial('SIGTERM lets an open transaction finish with 250, refuses new conne
 
   // delivered before the exit, or else after a restart: never lost
   if (!sink.messages.some((m) => m.bytes.includes('open-1@clinic.test'))) {
-    const gw2 = await startChildGateway(t, d.configFile, relay);
+    const { gw: gw2 } = await restartChildGateway(t, d.configFile, relay);
     await sink.waitFor(1, 10_000);
     process.kill(gw2.pid, 'SIGTERM');
     await waitExit(gw2.child, SHUTDOWN_MS + SLACK_MS);

@@ -2,7 +2,8 @@
 // pipe would block its logger) and kept for failure messages; it is killed by PID when the test ends.
 import type { ChildProcess } from 'node:child_process';
 import type { ExecutionContext } from 'ava';
-import { spawnGateway, waitForPort } from './gateway.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { freePort, spawnGateway, waitForPort } from './gateway.js';
 
 export interface ChildGateway {
   child: ChildProcess;
@@ -29,4 +30,17 @@ export async function startChildGateway(t: ExecutionContext, configFile: string,
   exited.catch(() => undefined);
   await Promise.race([waitForPort(port, timeoutMs), exited]);
   return { child, pid, output: () => out, alive };
+}
+
+/**
+ * Starts the gateway of `configFile` again after it stopped or was killed, with the listener that was on
+ * `oldPort` moved to a new port first: while no gateway held the old one, any process on the machine (a parallel
+ * test's outbound connection, say) may have been given it. Returns the gateway and its new port.
+ */
+export async function restartChildGateway(t: ExecutionContext, configFile: string, oldPort: number): Promise<{ gw: ChildGateway; port: number }> {
+  const port = await freePort();
+  const config = readFileSync(configFile, 'utf8');
+  if (!config.includes(`port: ${oldPort}\n`)) throw new Error(`port ${oldPort} is not in ${configFile}`);
+  writeFileSync(configFile, config.replace(`port: ${oldPort}\n`, `port: ${port}\n`));
+  return { gw: await startChildGateway(t, configFile, port), port };
 }
