@@ -9,8 +9,9 @@
 //
 // Records: length (u32 BE), CRC-32 of the segment number and the payload (u32 BE), payload. A new segment is
 // zero-filled, so a length of 0 ends its records; in a recycled one the old records carry another segment
-// number in their CRC, so the first of them ends the records; a torn or damaged record (a crash during its
-// write, never answered with 250) ends them too.
+// number in their CRC, so the first of them ends the records; a torn record (a crash during its write, never
+// answered with 250) ends them too. Records damaged in place are told apart when a whole record of the segment
+// follows them (see readRecords).
 import { closeSync, fdatasyncSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, unlinkSync, writeSync, writevSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -35,7 +36,7 @@ function checksum(segment: number, parts: Buffer[]): number {
   return parts.reduce((c, p) => crc32(p, c), crc32(n));
 }
 
-/** One record read back; `damaged`: it fails its checksum, yet a whole record of this segment follows it. */
+/** One record read back; `damaged`: it fails its checksum, yet a whole record of this segment follows the failing run it is in. */
 export interface RecordRead { offset: number; payload: Buffer; damaged?: true }
 
 /** Whether a whole record of segment `segment` starts at `at`. */
@@ -70,7 +71,7 @@ export function readRecords(bytes: Buffer, segment: number): RecordRead[] {
       at += HEADER + next.len;
     }
     if (!next) break;
-    out.push(...bad);
+    for (const b of bad) out.push(b);
   }
   return out;
 }

@@ -1,11 +1,14 @@
-// The acceptance journal on real files: records survive a reopen in order, a torn, damaged or older record ends a
-// segment's records, full segments are recycled (renamed, their old records no longer read) once every record
-// in them is settled, and the limits hold.
+// The acceptance journal on real files: records survive a reopen in order, a torn or older record ends a
+// segment's records, damaged records with a whole record after them are reported and stepped over, full segments
+// are recycled (renamed, their old records no longer read) once every record in them is settled, and the limits
+// hold.
 import test from 'ava';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { Journal, readRecords, segmentName } from '../../src/spool/journal.js';
 
 const SEG = 64 * 1024;
@@ -144,4 +147,29 @@ test('a segment that cannot be made (a file size limit stands in for a full disk
     console.log(JSON.stringify({ usable: journal.usable, records: records.length, code, files }));`;
   const out = execFileSync('bash', ['-c', 'ulimit -f 1024; exec "$@"', 'bash', process.execPath, '--input-type=module', '-e', script, dir], { encoding: 'utf8' });
   t.deepEqual(JSON.parse(out), { usable: false, records: 1, code: 'JOURNAL', files: [segmentName(1)] }, 'no partial segment 2 is left behind; the old segment stays');
+});
+
+/** A record of `segment` as the journal frames it: length, CRC-32 of the segment number and the payload, payload. */
+function frame(segment: number, body: Buffer): Buffer {
+  const n = Buffer.alloc(4);
+  n.writeUInt32BE(segment, 0);
+  const head = Buffer.alloc(8);
+  head.writeUInt32BE(body.length, 0);
+  head.writeUInt32BE(crc32(body, crc32(n)), 4);
+  return Buffer.concat([head, body]);
+}
+
+test('a recycled segment whose new records differ in length from the old ones reads exactly the new ones; a torn last write over old records ends them', (t) => {
+  // segment 1's records (random bytes, as sealed ones are), then the same file reused as segment 3
+  const old = Buffer.concat(Array.from({ length: 60 }, (_, i) => frame(1, randomBytes(700 + i))));
+  const file = Buffer.alloc(64 * 1024);
+  old.copy(file);
+  const fresh = Buffer.concat([frame(3, randomBytes(333)), frame(3, randomBytes(1234)), frame(3, randomBytes(50))]);
+  const recycled = Buffer.from(file);
+  fresh.copy(recycled, 0);
+  t.deepEqual(readRecords(recycled, 3).map((r) => [r.offset, r.payload.length, r.damaged ?? false]), [[0, 333, false], [341, 1234, false], [1583, 50, false]]);
+  // the third new record cut short by a crash: its header and 12 bytes of its payload, old bytes after that
+  const torn = Buffer.from(file);
+  fresh.subarray(0, 1583 + 8 + 12).copy(torn, 0);
+  t.deepEqual(readRecords(torn, 3).map((r) => [r.offset, r.damaged ?? false]), [[0, false], [341, false]]);
 });
