@@ -37,6 +37,7 @@ import { createHash as hash } from 'node:crypto';
 import type { PortalDeposit } from './pipeline.js';
 import { mkdirSync } from 'node:fs';
 import { Journal } from './spool/journal.js';
+import { JOURNAL_ANCHOR } from './spool/journal-record.js';
 import { join } from 'node:path';
 
 export interface GatewayOptions {
@@ -250,7 +251,7 @@ async function startLocked(opts: GatewayOptions, loaded: Config, lock: DataLock)
   const store = openStore(config.dataDir, { keyring: keyringCache(config.portal.masterKey) });
   let opened: ReturnType<typeof Journal.open>;
   try {
-    opened = Journal.open(join(config.dataDir, 'journal'));
+    opened = Journal.open(join(config.dataDir, 'journal'), { anchor: JOURNAL_ANCHOR });
   } catch (e) {
     await store.close();
     throw e;

@@ -7,6 +7,8 @@ import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:
 import { PhigateError } from './errors.js';
 
 const MAGIC = Buffer.from('PGS1');
+/** The first bytes of every sealed value. */
+export const SEAL_MAGIC: Buffer = Buffer.from(MAGIC);
 const KEY_ID_LEN = 8;
 const IV = 12;
 const TAG = 16;

@@ -2,7 +2,8 @@
 // (sealed, as JSON), then the message (sealed, as the spool keeps it); the mark is a meta key per record,
 // written in the transaction that applies it, so a replay after a crash skips what LMDB already has.
 import type { Queued } from '../envelope.js';
-import type { Ticket } from './journal.js';
+import type { Anchor, Ticket } from './journal.js';
+import { SEAL_MAGIC } from '../seal.js';
 
 export interface JournalHead { entry: Queued; passphrase: string | null }
 
@@ -25,6 +26,9 @@ export function journalRecord(sealedHead: Buffer, sealedBytes: Buffer): Buffer[]
   len.writeUInt32BE(sealedHead.length, 0);
   return [len, sealedHead, sealedBytes];
 }
+
+/** What every record carries at a fixed place: the sealed head's magic, after the head's length (journalRecord). */
+export const JOURNAL_ANCHOR: Anchor = { offset: 4, bytes: SEAL_MAGIC };
 
 export function readJournalRecord(payload: Buffer): { sealedHead: Buffer; sealedBytes: Buffer } {
   const n = payload.readUInt32BE(0);

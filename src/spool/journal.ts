@@ -25,9 +25,17 @@ const DEFAULT_SEGMENT_BYTES = 16 * 1024 * 1024;
 /** Where a record is: its segment and its offset there. */
 export type Ticket = JournalPlace;
 
+/** Bytes every payload carries at a fixed offset. */
+export interface Anchor { offset: number; bytes: Buffer }
+
 export interface JournalOptions {
   /** bytes per segment (allocated when it is made) */
   segmentBytes?: number;
+  /**
+   * Bytes every one of the caller's payloads carries at `offset` (a magic number). With it, reading looks past a
+   * damaged length field for the next whole record (see readRecords).
+   */
+  anchor?: Anchor;
 }
 
 function checksum(segment: number, parts: Buffer[]): number {
@@ -36,7 +44,10 @@ function checksum(segment: number, parts: Buffer[]): number {
   return parts.reduce((c, p) => crc32(p, c), crc32(n));
 }
 
-/** One record read back; `damaged`: it fails its checksum, yet a whole record of this segment follows the failing run it is in. */
+/**
+ * One record read back. `damaged`: bytes that do not check (a record, or what lies before the next whole record
+ * found by its anchor), with a whole record of this segment after them.
+ */
 export interface RecordRead { offset: number; payload: Buffer; damaged?: true }
 
 /** Whether a whole record of segment `segment` starts at `at`. */
@@ -48,30 +59,58 @@ function recordAt(bytes: Buffer, at: number, segment: number): { len: number; ok
 }
 
 /**
+ * Where the first whole record of `segment` at or after `from` starts, among the places whose payload carries
+ * `anchor`; -1 when there is none. The anchor is found with indexOf; the checksum is computed only where it is.
+ */
+function nextWhole(bytes: Buffer, from: number, segment: number, anchor: Anchor): number {
+  const lead = HEADER + anchor.offset;
+  for (let i = bytes.indexOf(anchor.bytes, from + lead); i >= 0; i = bytes.indexOf(anchor.bytes, i + 1)) {
+    const p = i - lead;
+    const len = bytes.readUInt32BE(p);
+    if (len < anchor.offset + anchor.bytes.length || len > bytes.length - p - HEADER) continue;
+    if (checksum(segment, [bytes.subarray(p + HEADER, p + HEADER + len)]) === bytes.readUInt32BE(p + 4)) return p;
+  }
+  return -1;
+}
+
+/**
  * The records in segment `segment`'s bytes, up to the first empty, torn or older one. Records that fail their
  * checksum end them (a torn last write, or a recycled segment's old records) unless a whole record of this
  * segment follows them, found by stepping over their lengths: then they were damaged in place, and are returned
- * marked `damaged`, so that the records after them are still read and the damage is reported. Only damage to a
- * record's length field cannot be stepped over: the reading ends there, as at a torn write. (A disk that cannot
- * read a block fails the read, and the start, instead.)
+ * marked `damaged`, so that the records after them are still read and the damage is reported. A damaged length
+ * field cannot be stepped over; with `anchor` (bytes every payload carries), the bytes after the end are
+ * searched for a whole record of this segment, and if one is found, what lies between is returned as one
+ * `damaged` record and reading goes on from there. (A disk that cannot read a block fails the read, and the
+ * start, instead.)
  */
-export function readRecords(bytes: Buffer, segment: number): RecordRead[] {
+export function readRecords(bytes: Buffer, segment: number, anchor?: Anchor): RecordRead[] {
   const out: RecordRead[] = [];
   let at = 0;
-  for (let r = recordAt(bytes, at, segment); r; r = recordAt(bytes, at, segment)) {
-    if (r.ok) {
+  for (;;) {
+    const r = recordAt(bytes, at, segment);
+    if (r?.ok) {
       out.push({ offset: at, payload: bytes.subarray(at + HEADER, at + HEADER + r.len) });
       at += HEADER + r.len;
       continue;
     }
-    const bad: RecordRead[] = [];
-    let next: ReturnType<typeof recordAt> = r;
-    for (; next && !next.ok; next = recordAt(bytes, at, segment)) {
-      bad.push({ offset: at, payload: bytes.subarray(at + HEADER, at + HEADER + next.len), damaged: true });
-      at += HEADER + next.len;
+    const stop = at;
+    if (r) {
+      const bad: RecordRead[] = [];
+      let next: ReturnType<typeof recordAt> = r;
+      for (; next && !next.ok; next = recordAt(bytes, at, segment)) {
+        bad.push({ offset: at, payload: bytes.subarray(at + HEADER, at + HEADER + next.len), damaged: true });
+        at += HEADER + next.len;
+      }
+      if (next) {
+        for (const b of bad) out.push(b);
+        continue;
+      }
     }
-    if (!next) break;
-    for (const b of bad) out.push(b);
+    if (!anchor) break;
+    const found = nextWhole(bytes, stop + 1, segment, anchor);
+    if (found < 0) break;
+    out.push({ offset: stop, payload: bytes.subarray(stop, found), damaged: true });
+    at = found;
   }
   return out;
 }
@@ -135,7 +174,7 @@ export class Journal {
     try {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
       const segments = readdirSync(dir).map((n) => NAME.exec(n)).filter((m): m is RegExpExecArray => !!m).map((m) => Number(m[1])).sort((a, b) => a - b);
-      const records = segments.flatMap((segment) => readRecords(readFileSync(join(dir, segmentName(segment))), segment).map((r) => ({ segment, ...r })));
+      const records = segments.flatMap((segment) => readRecords(readFileSync(join(dir, segmentName(segment))), segment, opts.anchor).map((r) => ({ segment, ...r })));
       const next = (segments.at(-1) ?? 0) + 1;
       let made = true;
       try {

@@ -173,7 +173,7 @@ test('a record that unseals but is not a journal record is logged without a word
   t.true(readdirSync(journalDir).includes(kept[0]!), 'its segment is kept');
 });
 
-test('a record damaged in the middle of a segment is logged and its segment kept; the records after it are still delivered', async (t) => {
+const damagedMacro = test.macro(async (t, where: 'payload' | 'length') => {
   t.timeout(60_000);
   const { sink, d, journalDir, openSealing } = await setup(t);
   const store = openSealing();
@@ -184,10 +184,11 @@ test('a record damaged in the middle of a segment is logged and its segment kept
   journal.close();
   await store.close();
   const [segment] = readdirSync(journalDir);
-  // one byte in the middle of the second record's payload flipped on disk
+  // one byte flipped on disk: in the middle of the second record's payload, or in the top byte of its length
+  // (which then runs past the segment's end: only the search for the next record's anchor gets past it)
   const file = join(journalDir, segment!);
   const bytes = readFileSync(file);
-  const at = tickets[1]!.offset + 8 + 40;
+  const at = tickets[1]!.offset + (where === 'payload' ? 8 + 40 : 0);
   bytes[at] = bytes[at]! ^ 0xff;
   writeFileSync(file, bytes);
 
@@ -207,3 +208,6 @@ test('a record damaged in the middle of a segment is logged and its segment kept
   await gw.stop();
   t.true(readdirSync(journalDir).includes(segment!), 'the segment with the damaged record is kept for an operator');
 });
+
+test('a record damaged in the middle of a segment is logged and its segment kept; the records after it are still delivered', damagedMacro, 'payload');
+test('a record whose length field is damaged is logged and its segment kept; the records after it are still delivered', damagedMacro, 'length');

@@ -173,3 +173,32 @@ test('a recycled segment whose new records differ in length from the old ones re
   fresh.subarray(0, 1583 + 8 + 12).copy(torn, 0);
   t.deepEqual(readRecords(torn, 3).map((r) => [r.offset, r.damaged ?? false]), [[0, false], [341, false]]);
 });
+
+test('with the anchor every payload carries, reading finds the records after a damaged length field, and nothing more', (t) => {
+  const anchor = { offset: 2, bytes: Buffer.from('AN') };
+  const body = (n: number) => Buffer.concat([randomBytes(2), anchor.bytes, randomBytes(300 + n * 37)]);
+  const records = [1, 2, 3, 4, 5].map((n) => frame(7, body(n)));
+  const offsets = records.reduce<number[]>((acc, r, i) => [...acc, i ? acc[i - 1]! + records[i - 1]!.length : 0], []);
+  const file = Buffer.alloc(64 * 1024);
+  Buffer.concat(records).copy(file);
+  const read = (bytes: Buffer, withShape = true) => readRecords(bytes, 7, withShape ? anchor : undefined).map((r) => [r.offset, r.damaged ?? false]);
+  t.deepEqual(read(file), offsets.map((o) => [o, false]), 'a clean segment: its records, no damage found in the zero-filled rest');
+  // the second record's length field damaged: without the shape the reading ends there; with it, the records
+  // after it are found and what lies between is one damaged record
+  const longer = Buffer.from(file);
+  longer.writeUInt32BE(50_000, offsets[1]!);
+  t.deepEqual(read(longer, false), [[0, false]]);
+  t.deepEqual(read(longer), [[0, false], [offsets[1]!, true], [offsets[2]!, false], [offsets[3]!, false], [offsets[4]!, false]]);
+  const zeroed = Buffer.from(file);
+  zeroed.writeUInt32BE(0, offsets[1]!);
+  t.deepEqual(read(zeroed), [[0, false], [offsets[1]!, true], [offsets[2]!, false], [offsets[3]!, false], [offsets[4]!, false]], 'a length zeroed by damage does not pass for the end');
+  // a recycled file: the new records, then old ones of segment 5 of the same shape: exactly the new ones
+  const recycled = Buffer.alloc(64 * 1024);
+  Buffer.concat(Array.from({ length: 40 }, (_, i) => frame(5, body(i)))).copy(recycled);
+  Buffer.concat(records.slice(0, 2)).copy(recycled);
+  t.deepEqual(read(recycled), [[0, false], [offsets[1]!, false]]);
+  // the last record torn: the records before it, no damage reported
+  const torn = Buffer.alloc(64 * 1024);
+  Buffer.concat(records).subarray(0, offsets[4]! + 100).copy(torn);
+  t.deepEqual(read(torn), offsets.slice(0, 4).map((o) => [o, false]));
+});
