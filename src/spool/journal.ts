@@ -65,10 +65,8 @@ function recordAt(bytes: Buffer, at: number, segment: number): { len: number; ok
 function nextWhole(bytes: Buffer, from: number, segment: number, anchor: Anchor): number {
   const lead = HEADER + anchor.offset;
   for (let i = bytes.indexOf(anchor.bytes, from + lead); i >= 0; i = bytes.indexOf(anchor.bytes, i + 1)) {
-    const p = i - lead;
-    const len = bytes.readUInt32BE(p);
-    if (len < anchor.offset + anchor.bytes.length || len > bytes.length - p - HEADER) continue;
-    if (checksum(segment, [bytes.subarray(p + HEADER, p + HEADER + len)]) === bytes.readUInt32BE(p + 4)) return p;
+    const r = recordAt(bytes, i - lead, segment);
+    if (r?.ok && r.len >= anchor.offset + anchor.bytes.length) return i - lead;
   }
   return -1;
 }

@@ -86,7 +86,7 @@ const crashMacro = test.macro(async (t, CONNECTIONS: number) => {
   t.true(owed.length > 0, 'the kill left acknowledged messages undelivered (so the restart path is exercised)');
 
   crashed = true;
-  const { gw: gw2 } = await restartChildGateway(t, d.configFile, relay);
+  const gw2 = await restartChildGateway(t, d.configFile, relay);
   const deadline = Date.now() + 25_000;
   let missing = [...acked.keys()];
   while (Date.now() < deadline) {

@@ -72,7 +72,7 @@ test.serial('SIGTERM lets an open transaction finish with 250, refuses new conne
 
   // delivered before the exit, or else after a restart: never lost
   if (!sink.messages.some((m) => m.bytes.includes('open-1@clinic.test'))) {
-    const { gw: gw2 } = await restartChildGateway(t, d.configFile, relay);
+    const gw2 = await restartChildGateway(t, d.configFile, relay);
     await sink.waitFor(1, 10_000);
     process.kill(gw2.pid, 'SIGTERM');
     await waitExit(gw2.child, SHUTDOWN_MS + SLACK_MS);

@@ -35,12 +35,12 @@ export async function startChildGateway(t: ExecutionContext, configFile: string,
 /**
  * Starts the gateway of `configFile` again after it stopped or was killed, with the listener that was on
  * `oldPort` moved to a new port first: while no gateway held the old one, any process on the machine (a parallel
- * test's outbound connection, say) may have been given it. Returns the gateway and its new port.
+ * test's outbound connection, say) may have been given it.
  */
-export async function restartChildGateway(t: ExecutionContext, configFile: string, oldPort: number): Promise<{ gw: ChildGateway; port: number }> {
+export async function restartChildGateway(t: ExecutionContext, configFile: string, oldPort: number): Promise<ChildGateway> {
   const port = await freePort();
   const config = readFileSync(configFile, 'utf8');
   if (!config.includes(`port: ${oldPort}\n`)) throw new Error(`port ${oldPort} is not in ${configFile}`);
   writeFileSync(configFile, config.replace(`port: ${oldPort}\n`, `port: ${port}\n`));
-  return { gw: await startChildGateway(t, configFile, port), port };
+  return startChildGateway(t, configFile, port);
 }
