@@ -1,6 +1,6 @@
 // Starts a gateway for a test: a temp directory with config, TLS files and data, either in this process
 // (startGateway, with an injected resolver) or as a real child process (for kill -9 tests).
-import { mkdtempSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, mkdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -89,14 +89,55 @@ export async function waitForPort(port: number, timeoutMs = 15_000): Promise<voi
   }
 }
 
-export async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((res) => {
+// Ports handed out by freePort: below the kernel's ephemeral range, where outbound connections (of every test
+// running at once) take their local ports, and reserved across the test processes by a file each, so a port
+// is not given twice in the time between freePort and the bind of whoever asked for it.
+const PORT_DIR = join(tmpdir(), 'phigate-test-ports');
+const PORT_RESERVATION_MS = 30 * 60_000;
+const reserved: string[] = [];
+process.once('exit', () => { for (const f of reserved) rmSync(f, { force: true }); });
+
+function ephemeralLow(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 32768;
+  } catch {
+    return 32768;
+  }
+}
+
+/** Takes port `port` for this process unless another test process holds it (a reservation older than 30 min is stale). */
+function reserve(port: number): boolean {
+  const file = join(PORT_DIR, String(port));
+  try {
+    writeFileSync(file, String(process.pid), { flag: 'wx' });
+  } catch {
+    try {
+      if (Date.now() - statSync(file).mtimeMs < PORT_RESERVATION_MS) return false;
+      writeFileSync(file, String(process.pid));
+    } catch {
+      return false;
+    }
+  }
+  reserved.push(file);
+  return true;
+}
+
+function canListen(port: number): Promise<boolean> {
+  return import('node:net').then(({ createServer }) => new Promise<boolean>((res) => {
     const s = createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const a = s.address();
-      const p = typeof a === 'object' && a ? a.port : 0;
-      s.close(() => res(p));
-    });
-  });
+    s.once('error', () => res(false));
+    s.listen(port, '127.0.0.1', () => s.close(() => res(true)));
+  }));
+}
+
+/** A port on 127.0.0.1 that nothing listens on, for a listener the test starts itself. */
+export async function freePort(): Promise<number> {
+  mkdirSync(PORT_DIR, { recursive: true });
+  const high = Math.min(ephemeralLow(), 65536);
+  const low = Math.max(1024, high - 12_000);
+  for (let tries = 0; tries < 500; tries++) {
+    const port = low + Math.floor(Math.random() * (high - low));
+    if (reserve(port) && (await canListen(port))) return port;
+  }
+  throw new Error(`no free port found in ${low}-${high - 1}`);
 }
