@@ -224,6 +224,37 @@ test('a message with more Received headers than limits.maxReceivedHeaders gets 5
   t.is(ok.code, 250, ok.raw);
 });
 
+test('a header block that arrives in several pieces, its blank line split between two, is read whole: loop count and Message-ID', async (t) => {
+  const { gw, port } = await gateway(t, { limits: { maxReceivedHeaders: 3 } });
+  const { c } = await ehloClient(port('relay'));
+  t.teardown(() => c.close());
+  const hop = (i: number) => `Received: from hop${i}.test by hop${i + 1}.test; Sat, 28 Nov 2026 10:00:0${i} +0000\r\n`;
+  // each piece is its own socket read: the listener sees the header block in four data chunks
+  const send = async (pieces: string[]) => {
+    t.is((await c.cmd('MAIL FROM:<ehr@lab.test>')).code, 250);
+    t.is((await c.cmd('RCPT TO:<patient@example.net>')).code, 250);
+    t.is((await c.cmd('DATA')).code, 354);
+    for (const p of pieces) {
+      c.write(p);
+      await new Promise((r) => setTimeout(r, 60));
+    }
+    return c.read();
+  };
+  const tail = ['body line\r\n'.repeat(200) + '.\r\n'];
+  // four Received headers, the last two after the first piece: a mail loop
+  const loop = await send([hop(0) + hop(1), hop(2) + 'From: ehr@lab.test\r\n', hop(3) + 'Subject: pieces\r\n\r', '\n' + 'x'.repeat(100) + '\r\n', ...tail]);
+  t.is(loop.code, 554, loop.raw);
+  t.is(loop.enhanced, '5.4.6');
+  const ev = await waitEvent(gw, 'rejected', (e) => e.details['reason'] === 'mailLoop');
+  t.is(ev.details['received'], 4);
+  t.true(nothingAccepted(gw));
+  // a Message-ID in the third piece, after a blank line split between pieces: recorded
+  const ok = await send([hop(0), 'From: ehr@lab.test\r\nSubject: pieces\r\n', 'Message-ID: <pieces.1@lab.test>\r\n\r', '\nReceived: not a header, in the body\r\n', ...tail]);
+  t.is(ok.code, 250, ok.raw);
+  const received = await waitEvent(gw, 'received', (e) => e.messageId === 'pieces.1@lab.test');
+  t.is(received.sender, 'ehr@lab.test');
+});
+
 test('a third concurrent connection from one IP gets 421 4.7.0 when maxConnectionsPerIp is 2; a slot frees on close', async (t) => {
   const { gw, port } = await gateway(t, { listen: listen({ maxConnectionsPerIp: 2 }) });
   const a = await rawConnect(port('relay'));
