@@ -1,6 +1,7 @@
 // Owns `phigate start`: runs the gateway in the foreground; SIGTERM/SIGINT stop it gracefully, SIGHUP reloads.
 import type { Command } from 'commander';
 import { withConfig } from './common.js';
+import { tuneHeapGrowth } from './heap-growth.js';
 
 export function registerStart(program: Command): void {
   withConfig(program.command('start'))
@@ -9,6 +10,7 @@ export function registerStart(program: Command): void {
       const { config } = cmd.optsWithGlobals() as { config?: string };
       // loaded here, not at the top: the admin commands (user, dkim, queue, audit) then start without loading
       // the whole pipeline (smtp-server, nodemailer, mailauth), and keep working while it is broken
+      tuneHeapGrowth(); // before the pipeline's modules and dictionaries fill the heap: see heap-growth.ts
       const { startGateway } = await import('../gateway.js');
       const gw = await startGateway({ configFile: config });
       await new Promise<void>((resolve) => {
