@@ -1,13 +1,16 @@
 // Owns the inspect worker thread: loads the dictionaries (and the organisation's detectors) once, scans the
 // messages the pool sends it, and swaps in new organisation detectors when the policies are reloaded, so
-// scanning never blocks the SMTP listener's event loop.
+// scanning never blocks the SMTP listener's event loop; it runs below the listener's CPU priority
+// (thread-priority.ts).
 import { parentPort, workerData } from 'node:worker_threads';
 import { withOrg } from './dictionary.js';
 import { scanMessage } from './scan.js';
 import { NO_ORG_DETECTORS, type OrgDetectors } from './org-detectors.js';
+import { lowerThisThread } from './thread-priority.js';
 
 interface Job { id: number; bytes: Uint8Array }
 
+const nice = lowerThisThread();
 const data = (workerData ?? {}) as { dictionaryDir?: string; org?: OrgDetectors };
 let dictionaries = withOrg(data.dictionaryDir, data.org ?? NO_ORG_DETECTORS);
 const port = parentPort!;
@@ -22,4 +25,4 @@ port.on('message', (msg: Job | { reload: OrgDetectors }) => {
     (e: unknown) => port.postMessage({ id: job.id, error: (e as Error).message }),
   );
 });
-port.postMessage({ ready: true });
+port.postMessage({ ready: true, nice });
