@@ -33,7 +33,7 @@ export const USAGE = `Usage: node dist/bench/relay.js [options]   (or: npm run b
   --modes=new,reuse      new connection per message and/or connection reuse (env BENCH_MODES)
   --count=N              messages per run (env BENCH_COUNT; default 2000 below 50 KB, else 1000)
   --timeout=SECONDS      time limit per run, then it is reported as incomplete (env BENCH_TIMEOUT; 120)
-  --warmup=N             messages sent to each relay before measuring (env BENCH_WARMUP; 50, 0 = none)
+  --warmup=N             messages of each size sent to each relay before measuring (env BENCH_WARMUP; 2000, 0 = none)
   --no-postfix           skip the side-by-side Postfix (env BENCH_POSTFIX=0)
   --no-phigate           skip the gateway (env BENCH_PHIGATE=0)
   --no-encryption        skip the runs that encrypt every message to PGP and to S/MIME (env BENCH_ENCRYPTION=0)
@@ -105,7 +105,7 @@ export function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options {
     modes: parseModes(values.modes ?? env.BENCH_MODES ?? 'new,reuse'),
     count: count !== undefined && count !== '' ? positiveInt(count, 'count') : null,
     timeoutMs: positiveInt(values.timeout ?? env.BENCH_TIMEOUT ?? '120', 'timeout') * 1000,
-    warmup: positiveInt(values.warmup ?? env.BENCH_WARMUP ?? '50', 'warm-up count'),
+    warmup: positiveInt(values.warmup ?? env.BENCH_WARMUP ?? '2000', 'warm-up count'),
     postfix: enabled(values['no-postfix'], env.BENCH_POSTFIX),
     phigate: enabled(values['no-phigate'], env.BENCH_PHIGATE),
     encryption: enabled(values['no-encryption'], env.BENCH_ENCRYPTION),
