@@ -85,8 +85,8 @@ async function startAll(opts: Options, baseDir: string): Promise<Running> {
 }
 
 /**
- * Sends `warmup` messages of every measured size through each relay first (5 clients, connections reused), so
- * the cells measure relays in their steady state; drops a relay that does not deliver them. phigate needs this
+ * Sends `warmup` messages of every measured size through each relay first (5 clients; split between the measured
+ * connection modes), so the cells measure relays in their steady state; drops a relay that does not deliver them. phigate needs this
  * more than Postfix: the first 1,000 messages of 100 KB after a start ran at 0.6x its later rate (V8 still
  * compiling the scanner's hot paths, LMDB's files growing to their working size).
  */
@@ -94,13 +94,15 @@ async function warmUp(opts: Options, run: Running): Promise<void> {
   if (opts.warmup === 0) return;
   for (const t of run.targets) {
     if (t.problem || t.name === 'loopback') continue;
-    for (const size of opts.sizes) {
-      const load: Load = { sizeBytes: size.bytes, concurrency: 5, mode: 'reuse', count: opts.warmup };
-      const r = await measure(run.sink, t.port, load, WARMUP_TIMEOUT_MS, exitOf(run, t));
-      log(`warm-up ${t.name}, ${size.label}: ${r.received}/${r.count} delivered in ${r.seconds.toFixed(1)} s`);
-      if (!r.complete) {
-        t.problem = `warm-up failed: ${r.received}/${r.count} messages of ${size.label} reached the sink${r.error ? ` (${r.error})` : ''}`;
-        break;
+    warm: for (const size of opts.sizes) {
+      for (const mode of opts.modes) {
+        const load: Load = { sizeBytes: size.bytes, concurrency: 5, mode, count: Math.ceil(opts.warmup / opts.modes.length) };
+        const r = await measure(run.sink, t.port, load, WARMUP_TIMEOUT_MS, exitOf(run, t));
+        log(`warm-up ${t.name}, ${size.label}, ${mode}: ${r.received}/${r.count} delivered in ${r.seconds.toFixed(1)} s`);
+        if (!r.complete) {
+          t.problem = `warm-up failed: ${r.received}/${r.count} messages of ${size.label} reached the sink${r.error ? ` (${r.error})` : ''}`;
+          break warm;
+        }
       }
     }
   }
