@@ -86,9 +86,9 @@ async function startAll(opts: Options, baseDir: string): Promise<Running> {
 
 /**
  * Sends `warmup` messages of every measured size through each relay first (5 clients; split between the measured
- * connection modes), so the cells measure relays in their steady state; drops a relay that does not deliver them. phigate needs this
- * more than Postfix: the first 1,000 messages of 100 KB after a start ran at 0.6x its later rate (V8 still
- * compiling the scanner's hot paths, LMDB's files growing to their working size).
+ * connection modes), so the cells measure relays in their steady state; drops a relay that does not deliver
+ * them. phigate needs this more than Postfix: the first 1,000 messages of 100 KB after a start ran at 0.6x its
+ * later rate (V8 still compiling its hot paths, LMDB's files growing to their working size).
  */
 async function warmUp(opts: Options, run: Running): Promise<void> {
   if (opts.warmup === 0) return;
