@@ -20,6 +20,11 @@ import { encryptAllPolicy, prepareRecipientKey, type Method } from './lib/encryp
 const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const WARMUP_TIMEOUT_MS = 60_000;
 
+/** A warm-up's time limit: a minute, or 100 ms per message for a large --warmup (a slow relay is not dropped). */
+function warmupTimeout(count: number): number {
+  return Math.max(WARMUP_TIMEOUT_MS, count * 100);
+}
+
 interface Target {
   name: TargetName;
   port: number;
@@ -97,7 +102,7 @@ async function warmUp(opts: Options, run: Running): Promise<void> {
     warm: for (const size of opts.sizes) {
       for (const mode of opts.modes) {
         const load: Load = { sizeBytes: size.bytes, concurrency: 5, mode, count: Math.ceil(opts.warmup / opts.modes.length) };
-        const r = await measure(run.sink, t.port, load, WARMUP_TIMEOUT_MS, exitOf(run, t));
+        const r = await measure(run.sink, t.port, load, warmupTimeout(load.count), exitOf(run, t));
         log(`warm-up ${t.name}, ${size.label}, ${mode}: ${r.received}/${r.count} delivered in ${r.seconds.toFixed(1)} s`);
         if (!r.complete) {
           t.problem = `warm-up failed: ${r.received}/${r.count} messages of ${size.label} reached the sink${r.error ? ` (${r.error})` : ''}`;
@@ -164,8 +169,13 @@ async function runPolicySet(opts: Options, run: Running, baseDir: string, defaul
   const target: Target = { name: 'phigate', port: gw.port, exited: gw.proc.exited, problem: null };
   const cells: PolicyRun['cells'] = [];
   const size = { label: '1 KB', bytes: 1024 };
-  // warmed like the default-policy cells it is compared with
-  await measure(run.sink, gw.port, { sizeBytes: 1024, concurrency: 5, mode: 'reuse', count: opts.warmup || 50 }, WARMUP_TIMEOUT_MS, exitOf(run, target));
+  // warmed like the default-policy cells it is compared with (each measured mode)
+  if (opts.warmup > 0) {
+    for (const mode of opts.modes) {
+      const count = Math.ceil(opts.warmup / opts.modes.length);
+      await measure(run.sink, gw.port, { sizeBytes: 1024, concurrency: 5, mode, count }, warmupTimeout(count), exitOf(run, target));
+    }
+  }
   for (const mode of opts.modes) {
     const load: Load = { sizeBytes: 1024, concurrency: 10, mode, count: opts.count ?? defaultCount(1024) };
     const r = await measure(run.sink, gw.port, load, opts.timeoutMs, exitOf(run, target));
@@ -212,7 +222,7 @@ async function runEncryption(opts: Options, run: Running, baseDir: string, defau
     }
     const target: Target = { name: 'phigate', port: gw.port, exited: gw.proc.exited, problem: null };
     // warmed like the clear cells it is compared with
-    await measure(run.sink, gw.port, { sizeBytes: 100 * 1024, concurrency: 5, mode: 'reuse', count: opts.warmup || 20 }, WARMUP_TIMEOUT_MS, exitOf(run, target));
+    if (opts.warmup > 0) await measure(run.sink, gw.port, { sizeBytes: 100 * 1024, concurrency: 5, mode: 'reuse', count: opts.warmup }, warmupTimeout(opts.warmup), exitOf(run, target));
     const load: Load = { sizeBytes: 100 * 1024, concurrency: 10, mode: 'reuse', count: opts.count ?? defaultCount(100 * 1024) };
     const r = await measure(run.sink, gw.port, load, opts.timeoutMs, exitOf(run, target));
     log(describeRun(target, load, { label: '100 KB', bytes: 100 * 1024 }, r) + ` (every message encrypted: ${method})`);

@@ -10,9 +10,10 @@ import { lowerThisThread } from './thread-priority.js';
 
 interface Job { id: number; bytes: Uint8Array }
 
-const nice = lowerThisThread();
 const data = (workerData ?? {}) as { dictionaryDir?: string; org?: OrgDetectors };
 let dictionaries = withOrg(data.dictionaryDir, data.org ?? NO_ORG_DETECTORS);
+// lowered once the dictionaries are built: a start under load does not wait for a low-priority thread to build them
+const nice = lowerThisThread();
 const port = parentPort!;
 port.on('message', (msg: Job | { reload: OrgDetectors }) => {
   if ('reload' in msg) {

@@ -167,13 +167,14 @@ function buildListener(l: ListenerConfig, deps: ListenerDeps, perIp: Map<string,
         const sender = session.envelope.mailFrom ? session.envelope.mailFrom.address : '';
         const recipients = session.envelope.rcptTo.map((r) => r.address);
         if (stream.sizeExceeded) return cb(reject('messageTooBig', session, { size: length, max: config.limits.maxMessageSize }, { sender }));
-        // the header block is in the first chunks, up to the first that holds a blank line (a blank line split
-        // between two chunks takes one chunk more); the body is copied once, behind the trace headers
+        // the header block is in the first chunks, up to the first that holds a blank line whole (or 256 KB);
+        // the first blank line of those chunks is the first of the message, so no more need copying for it.
+        // The body is copied once, behind the trace headers
         let headLen = 0, headChunks = 0;
         while (headChunks < chunks.length && headLen < 256 * 1024) {
           const c = chunks[headChunks++]!;
           headLen += c.length;
-          if (c.includes('\n\n') || c.includes('\r\n\r\n')) break;
+          if (c.includes('\r\n\r\n') || c.includes('\n\n')) break;
         }
         const facts = readHeaderFacts(headChunks === 1 ? chunks[0]! : Buffer.concat(chunks.slice(0, headChunks), headLen));
         if (facts.receivedCount >= config.limits.maxReceivedHeaders) return cb(reject('mailLoop', session, { received: facts.receivedCount }, { sender }));
