@@ -2,7 +2,7 @@
 // replies are what clients wait for. On Linux a thread's nice value is its own, so a scan worker lowers its own
 // priority: when the cores are contended the listener's thread runs first, and when they are not, nice changes
 // nothing. Measured on two vCPUs, 100 KB messages, alternating runs: 1-13% less time per message with one
-// client, 1 new connection per message, and up to 20% with 50 clients reusing connections.
+// client and a new connection per message, and up to 20% with 50 clients reusing connections.
 import { readlinkSync } from 'node:fs';
 import { getPriority, setPriority } from 'node:os';
 import { isMainThread } from 'node:worker_threads';
