@@ -90,26 +90,32 @@ async function startAll(opts: Options, baseDir: string): Promise<Running> {
 }
 
 /**
- * Sends `warmup` messages of every measured size through each relay first (5 clients; split between the measured
- * connection modes), so the cells measure relays in their steady state; drops a relay that does not deliver
- * them. phigate needs this more than Postfix: the first 1,000 messages of 100 KB after a start ran at 0.6x its
- * later rate (V8 still compiling its hot paths, LMDB's files growing to their working size).
+ * Warms one relay: `total` messages of each size, at 5 clients, split between `modes`. Returns why it failed
+ * (a relay that does not deliver them), or null.
+ */
+async function warmRelay(run: Running, t: Target, sizes: Size[], modes: Mode[], total: number): Promise<string | null> {
+  for (const size of sizes) {
+    for (const mode of modes) {
+      const load: Load = { sizeBytes: size.bytes, concurrency: 5, mode, count: Math.ceil(total / modes.length) };
+      const r = await measure(run.sink, t.port, load, warmupTimeout(load.count), exitOf(run, t));
+      log(`warm-up ${t.name}, ${size.label}, ${mode}: ${r.received}/${r.count} delivered in ${r.seconds.toFixed(1)} s`);
+      if (!r.complete) return `warm-up failed: ${r.received}/${r.count} messages of ${size.label} reached the sink${r.error ? ` (${r.error})` : ''}`;
+    }
+  }
+  return null;
+}
+
+/**
+ * Sends `warmup` messages of every measured size through each relay first (split between the measured connection
+ * modes), so the cells measure relays in their steady state; drops a relay that does not deliver them. phigate
+ * needs this more than Postfix: the first 1,000 messages of 100 KB after a start ran at 0.6x its later rate (V8
+ * still compiling its hot paths, LMDB's files growing to their working size).
  */
 async function warmUp(opts: Options, run: Running): Promise<void> {
   if (opts.warmup === 0) return;
   for (const t of run.targets) {
     if (t.problem || t.name === 'loopback') continue;
-    warm: for (const size of opts.sizes) {
-      for (const mode of opts.modes) {
-        const load: Load = { sizeBytes: size.bytes, concurrency: 5, mode, count: Math.ceil(opts.warmup / opts.modes.length) };
-        const r = await measure(run.sink, t.port, load, warmupTimeout(load.count), exitOf(run, t));
-        log(`warm-up ${t.name}, ${size.label}, ${mode}: ${r.received}/${r.count} delivered in ${r.seconds.toFixed(1)} s`);
-        if (!r.complete) {
-          t.problem = `warm-up failed: ${r.received}/${r.count} messages of ${size.label} reached the sink${r.error ? ` (${r.error})` : ''}`;
-          break warm;
-        }
-      }
-    }
+    t.problem = await warmRelay(run, t, opts.sizes, opts.modes, opts.warmup);
   }
 }
 
@@ -169,13 +175,8 @@ async function runPolicySet(opts: Options, run: Running, baseDir: string, defaul
   const target: Target = { name: 'phigate', port: gw.port, exited: gw.proc.exited, problem: null };
   const cells: PolicyRun['cells'] = [];
   const size = { label: '1 KB', bytes: 1024 };
-  // warmed like the default-policy cells it is compared with (each measured mode)
-  if (opts.warmup > 0) {
-    for (const mode of opts.modes) {
-      const count = Math.ceil(opts.warmup / opts.modes.length);
-      await measure(run.sink, gw.port, { sizeBytes: 1024, concurrency: 5, mode, count }, warmupTimeout(count), exitOf(run, target));
-    }
-  }
+  // warmed like the default-policy cells it is compared with
+  if (opts.warmup > 0) await warmRelay(run, target, [size], opts.modes, opts.warmup);
   for (const mode of opts.modes) {
     const load: Load = { sizeBytes: 1024, concurrency: 10, mode, count: opts.count ?? defaultCount(1024) };
     const r = await measure(run.sink, gw.port, load, opts.timeoutMs, exitOf(run, target));
@@ -222,7 +223,7 @@ async function runEncryption(opts: Options, run: Running, baseDir: string, defau
     }
     const target: Target = { name: 'phigate', port: gw.port, exited: gw.proc.exited, problem: null };
     // warmed like the clear cells it is compared with
-    if (opts.warmup > 0) await measure(run.sink, gw.port, { sizeBytes: 100 * 1024, concurrency: 5, mode: 'reuse', count: opts.warmup }, warmupTimeout(opts.warmup), exitOf(run, target));
+    if (opts.warmup > 0) await warmRelay(run, target, [{ label: '100 KB', bytes: 100 * 1024 }], ['reuse'], opts.warmup);
     const load: Load = { sizeBytes: 100 * 1024, concurrency: 10, mode: 'reuse', count: opts.count ?? defaultCount(100 * 1024) };
     const r = await measure(run.sink, gw.port, load, opts.timeoutMs, exitOf(run, target));
     log(describeRun(target, load, { label: '100 KB', bytes: 100 * 1024 }, r) + ` (every message encrypted: ${method})`);

@@ -9,6 +9,8 @@ import { setFlagsFromString } from 'node:v8';
 export const HEAP_GROWING_PERCENT = 200;
 
 const FLAG = '--heap-growing-percent';
+/** The flag as node accepts it on its command line: dashes or underscores, with or without "=N". */
+const GIVEN = /^--heap[-_]growing[-_]percent(=|$)/;
 
 /**
  * Sets V8's heap growing factor for this process, unless the operator gave node one
@@ -16,7 +18,7 @@ const FLAG = '--heap-growing-percent';
  * every full collection, so it takes effect from the first one after this call. Returns the percent in force.
  */
 export function tuneHeapGrowth(execArgv: readonly string[] = process.execArgv): number | null {
-  const given = execArgv.find((a) => a === FLAG || a.startsWith(`${FLAG}=`) || a === '--heap_growing_percent' || a.startsWith('--heap_growing_percent='));
+  const given = execArgv.find((a) => GIVEN.test(a));
   if (given) {
     const v = Number(given.split('=')[1]);
     return Number.isFinite(v) ? v : null;

@@ -20,7 +20,7 @@ export function lowerThisThread(nice: number = SCAN_NICE): number | null {
   try {
     // "/proc/thread-self" links to "<pid>/task/<tid>"; setpriority() on a thread id changes that thread only
     const tid = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    if (!Number.isInteger(tid) || tid <= 0 || tid === process.pid) return null;
+    if (!Number.isInteger(tid) || tid <= 0) return null;
     const now = getPriority(tid);
     if (now >= nice) return now;
     setPriority(tid, nice);
